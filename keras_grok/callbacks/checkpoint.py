@@ -1,0 +1,122 @@
+"""TrainingCheckpoint: periodic, atomic snapshots of a run, to resume after a crash."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_grok.callbacks.monitor import current_step
+from keras_grok.callbacks.results import write_atomic
+
+
+@dataclass(frozen=True)
+class CheckpointState:
+    """What a checkpoint says about the run: where to go on from."""
+
+    epoch: int
+    step: int
+    elapsed: float
+
+
+class TrainingCheckpoint(keras.callbacks.Callback):
+    """Saves weights, optimizer state, epoch and step at epoch ends, atomically.
+
+    One ``.npz`` file holds everything and is replaced by rename, so a run killed at
+    any moment (even ``kill -9``) leaves the previous checkpoint or the new one,
+    never a mix. Unlike Keras' ``BackupAndRestore`` it saves at most every
+    ``every_seconds`` (saving every epoch would slow short epochs down), and always
+    at the last epoch and when training is stopped. ``restore`` loads it back.
+
+    Args:
+        path: the ``.npz`` file.
+        every_seconds: least time between saves; 0 saves every epoch.
+            Defaults to `10.0`.
+        elapsed_offset: seconds spent by earlier sessions of the run.
+            Defaults to `0.0`.
+
+    Example:
+    ```python
+    state = TrainingCheckpoint.restore("run/checkpoint.npz", model)
+    start = state.epoch if state else 0
+    model.fit(x, y, epochs=100, initial_epoch=start,
+              callbacks=[TrainingCheckpoint("run/checkpoint.npz")])
+    ```
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        every_seconds: float = 10.0,
+        elapsed_offset: float = 0.0,
+    ):
+        super().__init__()
+        self.path = Path(path)
+        self.every_seconds = float(every_seconds)
+        self.elapsed_offset = float(elapsed_offset)
+
+    def on_train_begin(self, logs=None):
+        self._started = self._last_save = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        last_epoch = epoch + 1 >= self.params.get("epochs", 0)
+        if now - self._last_save >= self.every_seconds or last_epoch or self.model.stop_training:
+            self.save(epoch + 1)
+            self._last_save = time.perf_counter()
+
+    def save(self, next_epoch: int) -> None:
+        """Writes the checkpoint; training goes on from epoch ``next_epoch``."""
+        arrays = {
+            f"weight_{i}": keras.ops.convert_to_numpy(v.value)
+            for i, v in enumerate(self.model.weights)
+        }
+        arrays.update(
+            (f"optimizer_{i}", keras.ops.convert_to_numpy(v.value))
+            for i, v in enumerate(self.model.optimizer.variables)
+        )
+        elapsed = self.elapsed_offset + time.perf_counter() - self._started
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            epoch=next_epoch,
+            step=current_step(self.model),
+            elapsed=elapsed,
+            **arrays,
+        )
+        write_atomic(self.path, buffer.getvalue())
+
+    @staticmethod
+    def restore(path: str | os.PathLike, model: keras.Model) -> CheckpointState | None:
+        """Loads a checkpoint into a compiled model; None if there is none.
+
+        Raises:
+            ValueError: the checkpoint was written by a model of another shape.
+        """
+        path = Path(path)
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            weights = [data[f"weight_{i}"] for i in range(len(model.weights))]
+            optimizer = model.optimizer
+            if not optimizer.built:
+                optimizer.build(model.trainable_variables)
+            slots = [data[f"optimizer_{i}"] for i in range(len(optimizer.variables))]
+            state = CheckpointState(
+                int(data["epoch"]), int(data["step"]), float(data["elapsed"])
+            )
+        variables = [*model.weights, *optimizer.variables]
+        for variable, value in zip(variables, [*weights, *slots]):
+            if tuple(variable.shape) != value.shape:
+                raise ValueError(
+                    f"Checkpoint {path} does not match this model: {variable.path} has "
+                    f"shape {tuple(variable.shape)}, the checkpoint {value.shape}."
+                )
+        for variable, value in zip(variables, [*weights, *slots]):
+            variable.assign(value)
+        return state

@@ -1,0 +1,50 @@
+"""StepProgress: Keras' progress bar over optimizer steps, updated at measurements."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_grok.callbacks.monitor import ScheduledMonitor, merged_records_after
+
+
+class StepProgress(keras.callbacks.Callback):
+    """Shows one progress bar over all training steps, with the monitors' figures.
+
+    ``fit``'s own bar restarts every epoch, which says little when an epoch is a
+    handful of steps and a run is thousands of epochs. This bar counts optimizer
+    steps and moves when a monitor measures (on a log schedule), showing its latest
+    values. Use it with ``fit(..., verbose=0)`` and after the monitors.
+
+    Args:
+        monitors: the ``ScheduledMonitor``s whose figures to show.
+        keys: which figures to show. Defaults to `None` (all of them).
+    """
+
+    def __init__(self, monitors: list[ScheduledMonitor], keys: list[str] | None = None):
+        super().__init__()
+        self.monitors = list(monitors)
+        self.keys = list(keys) if keys else [n for m in self.monitors for n in m.metric_names]
+
+    def on_train_begin(self, logs=None):
+        steps, epochs = self.params.get("steps"), self.params.get("epochs", 1)
+        self._bar = keras.utils.Progbar(
+            steps * epochs if steps else None,
+            stateful_metrics=self.keys,
+            unit_name="step",
+        )
+        self._shown = max((m.latest.get("step", -1) for m in self.monitors), default=-1)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._update()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._update()
+
+    def on_train_end(self, logs=None):
+        self._update()
+
+    def _update(self) -> None:
+        for record in merged_records_after(self.monitors, self._shown):
+            values = [(k, record[k]) for k in self.keys if k in record]
+            self._bar.update(record["step"], values=values)
+            self._shown = record["step"]

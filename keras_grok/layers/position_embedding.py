@@ -1,0 +1,56 @@
+"""A learned position embedding added to a sequence of token embeddings."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_grok")
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned vector per position to a ``(batch, length, dim)`` input.
+
+    The transformer of paper B (DeMoss et al., arXiv 2412.09810) sums a learned token
+    embedding and a learned position embedding; this layer is the second half.
+
+    Args:
+        max_length: the longest sequence the layer accepts.
+        initializer: initializer of the ``(max_length, dim)`` table.
+            Defaults to `"random_normal"`.
+
+    Example:
+    ```python
+    tokens = keras.Input((4,), dtype="int32")
+    x = keras.layers.Embedding(115, 128)(tokens)
+    x = PositionEmbedding(max_length=4)(x)
+    ```
+    """
+
+    def __init__(self, max_length: int, initializer="random_normal", **kwargs):
+        super().__init__(**kwargs)
+        if int(max_length) < 1:
+            raise ValueError(f"max_length must be >= 1. Received: max_length={max_length}")
+        self.max_length = int(max_length)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(
+            shape=(self.max_length, input_shape[-1]),
+            initializer=self.initializer,
+            name="table",
+        )
+
+    def call(self, inputs):
+        length = ops.shape(inputs)[-2]
+        return inputs + ops.cast(self.table[:length], inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            max_length=self.max_length,
+            initializer=keras.initializers.serialize(self.initializer),
+        )
+        return config

@@ -1,0 +1,110 @@
+"""Recipes: Python files with a ``CONFIG`` dict of defaults and ``run(config, out_dir)``.
+
+A recipe may also define ``validate(config)``, which raises ``ValueError`` for a
+config it cannot run; the command line calls it before training starts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class RecipeError(Exception):
+    """A problem with a recipe or its settings, shown to the user as one line."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A loaded recipe file."""
+
+    path: Path
+    defaults: dict
+    run: Callable[[dict, Path], dict]
+    validate: Callable[[dict], None] | None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Imports a recipe file. Raises ``RecipeError`` if it is missing or not a recipe."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file not found: {path}")
+    spec = importlib.util.spec_from_file_location(f"keras_grok_recipe_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise RecipeError(f"{path} is not a recipe: a recipe is a Python (.py) file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # any failure to import is the recipe's fault
+        message = str(error).splitlines()[0] if str(error) else ""
+        raise RecipeError(
+            f"{path} is not a recipe: importing it failed with "
+            f"{type(error).__name__}: {message}"
+        ) from error
+    defaults, run = getattr(module, "CONFIG", None), getattr(module, "run", None)
+    if not isinstance(defaults, dict) or not callable(run):
+        raise RecipeError(
+            f"{path} is not a recipe: it must define CONFIG (a dict of defaults) "
+            "and run(config, out_dir)"
+        )
+    return Recipe(path, dict(defaults), run, getattr(module, "validate", None))
+
+
+def apply_overrides(defaults: dict, overrides: list[str]) -> dict:
+    """Returns ``defaults`` updated by ``key=value`` strings, typed like the defaults.
+
+    Raises:
+        RecipeError: an item is not ``key=value``, names an unknown key, or its value
+            does not parse as the default's type.
+    """
+    config = dict(defaults)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise RecipeError(f"--set {item!r}: expected key=value")
+        if key not in defaults:
+            valid = ", ".join(sorted(defaults))
+            raise RecipeError(f"unknown --set key {key!r}; valid keys: {valid}")
+        config[key] = parse_value(key, text.strip(), defaults[key])
+    return config
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def parse_value(key: str, text: str, default):
+    """Parses ``text`` as a value of the same type as ``default``."""
+
+    def fail(expected: str):
+        raise RecipeError(
+            f"--set {key}={text}: expected {expected} (the default is {default!r})"
+        )
+
+    if isinstance(default, bool):
+        if text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        fail("true or false")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            fail("an integer")
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            fail("a number")
+    if isinstance(default, (list, tuple)):
+        element = default[0] if default else ""
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        return type(default)(parse_value(key, t, element) for t in items)
+    if default is None:
+        return None if text.lower() in ("none", "null", "") else text
+    return text
