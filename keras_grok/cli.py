@@ -48,7 +48,9 @@ def main() -> None:
     metavar="KEY=VALUE",
     help="Override a config value (repeatable; further KEY=VALUE words also count).",
 )
-@click.option("--out", default=None, help="Run folder. Defaults to runs/RECIPE-BACKEND.")
+@click.option(
+    "--out", default=None, help="Run folder. Defaults to runs/RECIPE-BACKEND."
+)
 @click.option("--seed", default=None, help="Random seed (overrides the config's seed).")
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
 def run(recipe, overrides, backend, sets, out, seed, overwrite) -> None:
@@ -108,7 +110,9 @@ def _choose_backend(backend: str | None) -> str:
     if backend is None:
         backend = os.environ.get("KERAS_BACKEND") or "jax"
     if backend not in BACKENDS:
-        raise RecipeError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        raise RecipeError(
+            f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
     if importlib.util.find_spec(BACKENDS[backend]) is None:
         raise RecipeError(
             f"backend {backend!r} is not installed; install it with: "

@@ -110,8 +110,13 @@ def train_and_record(
         "resumed_from_step": state.step if state else None,
     }
     for monitor in monitors:
-        summary.update({f"final_{k}": v for k, v in monitor.latest.items() if k != "step"})
-    marks = {"memorized": summary["memorized_at"], "generalized": summary["generalized_at"]}
+        summary.update(
+            {f"final_{k}": v for k, v in monitor.latest.items() if k != "step"}
+        )
+    marks = {
+        "memorized": summary["memorized_at"],
+        "generalized": summary["generalized_at"],
+    }
     plot_accuracy(grokking.records, folder.figure, title=title, marks=marks)
     write_json_atomic(folder.summary, summary)
     return summary

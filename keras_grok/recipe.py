@@ -1,4 +1,4 @@
-"""Recipes: Python files with a ``CONFIG`` dict of defaults and ``run(config, out_dir)``.
+"""Recipes: Python files with a ``CONFIG`` dict and ``run(config, out_dir)``.
 
 A recipe may also define ``validate(config)``, which raises ``ValueError`` for a
 config it cannot run; the command line calls it before training starts.
@@ -31,11 +31,13 @@ class Recipe:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Imports a recipe file. Raises ``RecipeError`` if it is missing or not a recipe."""
+    """Imports a recipe file; ``RecipeError`` if it is missing or not a recipe."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file not found: {path}")
-    spec = importlib.util.spec_from_file_location(f"keras_grok_recipe_{path.stem}", path)
+    spec = importlib.util.spec_from_file_location(
+        f"keras_grok_recipe_{path.stem}", path
+    )
     if spec is None or spec.loader is None:
         raise RecipeError(f"{path} is not a recipe: a recipe is a Python (.py) file")
     module = importlib.util.module_from_spec(spec)

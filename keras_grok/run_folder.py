@@ -56,5 +56,11 @@ class RunFolder:
 
     def clear(self) -> None:
         """Removes this run's files (and nothing else) from the folder."""
-        for path in (self.config, self.metrics, self.summary, self.figure, self.checkpoint):
+        for path in (
+            self.config,
+            self.metrics,
+            self.summary,
+            self.figure,
+            self.checkpoint,
+        ):
             path.unlink(missing_ok=True)

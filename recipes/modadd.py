@@ -47,7 +47,9 @@ def validate(config: dict) -> None:
     """Raises ValueError for a config this recipe cannot run."""
     modular_dataset(config["p"], config["op"], config["train_fraction"], config["seed"])
     if config["model"] not in ("mlp", "transformer"):
-        raise ValueError(f"model must be 'mlp' or 'transformer'. Received: {config['model']!r}")
+        raise ValueError(
+            f"model must be 'mlp' or 'transformer'. Received: {config['model']!r}"
+        )
     for key in ("batch_size", "max_steps", "embed_dim", "hidden", "transformer_layers"):
         if config[key] < 1:
             raise ValueError(f"{key} must be >= 1. Received: {config[key]}")
@@ -56,7 +58,9 @@ def validate(config: dict) -> None:
 def build_model(config: dict, vocab_size: int, num_classes: int) -> keras.Model:
     """The compiled model the config names."""
     if config["model"] == "mlp":
-        model = modular_mlp(num_classes, vocab_size, config["embed_dim"], config["hidden"])
+        model = modular_mlp(
+            num_classes, vocab_size, config["embed_dim"], config["hidden"]
+        )
     else:
         model = modular_transformer(
             num_classes,

@@ -15,7 +15,9 @@ def to_numpy(value) -> np.ndarray:
 
 def assert_allclose(actual, desired, rtol: float = 1e-6, atol: float = 0.0) -> None:
     """``np.testing.assert_allclose`` for tensors of any backend."""
-    np.testing.assert_allclose(to_numpy(actual), to_numpy(desired), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        to_numpy(actual), to_numpy(desired), rtol=rtol, atol=atol
+    )
 
 
 def backend() -> str:

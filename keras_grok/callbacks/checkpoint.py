@@ -66,7 +66,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         last_epoch = epoch + 1 >= self.params.get("epochs", 0)
-        if now - self._last_save >= self.every_seconds or last_epoch or self.model.stop_training:
+        if (
+            now - self._last_save >= self.every_seconds
+            or last_epoch
+            or self.model.stop_training
+        ):
             self.save(epoch + 1)
             self._last_save = time.perf_counter()
 

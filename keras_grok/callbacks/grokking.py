@@ -61,9 +61,13 @@ class GrokkingMonitor(ScheduledMonitor):
         if test_data is not None:
             self.data["test"] = _as_pair(test_data, "test_data")
         if not 0 < threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1]. Received: threshold={threshold}")
+            raise ValueError(
+                f"threshold must be in (0, 1]. Received: threshold={threshold}"
+            )
         if patience is not None and patience < 0:
-            raise ValueError(f"patience must be >= 0 or None. Received: patience={patience}")
+            raise ValueError(
+                f"patience must be >= 0 or None. Received: patience={patience}"
+            )
         self.threshold = float(threshold)
         self.patience = patience
         self.batch_size = int(batch_size)
@@ -129,7 +133,9 @@ class GrokkingMonitor(ScheduledMonitor):
 
 def _as_pair(data, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError(f"{name} must be an (x, y) pair of arrays. Received: {type(data)}")
+        raise ValueError(
+            f"{name} must be an (x, y) pair of arrays. Received: {type(data)}"
+        )
     x, y = (np.asarray(v) for v in data)
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(
@@ -156,7 +162,8 @@ def _loss_function(model: keras.Model):
 
 def _predict(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
     chunks = [
-        model.predict_on_batch(x[i : i + batch_size]) for i in range(0, len(x), batch_size)
+        model.predict_on_batch(x[i : i + batch_size])
+        for i in range(0, len(x), batch_size)
     ]
     return np.concatenate([np.asarray(c) for c in chunks])
 

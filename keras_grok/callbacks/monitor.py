@@ -110,7 +110,11 @@ class ScheduledMonitor(keras.callbacks.Callback):
         self._completed = self._epoch_start + batch + self._steps_per_execution()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._completed >= self._next_due:
+        last_epoch = (
+            epoch + 1 >= self.params.get("epochs", 0) or self.model.stop_training
+        )
+        measured = self.records and self.records[-1]["step"] == self._completed
+        if self._completed >= self._next_due or (last_epoch and not measured):
             self._record(self._completed)
         if logs is not None:
             latest = self.latest
@@ -133,7 +137,9 @@ class ScheduledMonitor(keras.callbacks.Callback):
     def _advance(self, step: int) -> None:
         steps = self.schedule.steps
         index = bisect_right(steps, step)
-        self._next_due = steps[index] if index < len(steps) else _UNKNOWN_LENGTH_STEPS + 1
+        self._next_due = (
+            steps[index] if index < len(steps) else _UNKNOWN_LENGTH_STEPS + 1
+        )
 
 
 def merged_records_after(

@@ -23,7 +23,9 @@ class StepProgress(keras.callbacks.Callback):
     def __init__(self, monitors: list[ScheduledMonitor], keys: list[str] | None = None):
         super().__init__()
         self.monitors = list(monitors)
-        self.keys = list(keys) if keys else [n for m in self.monitors for n in m.metric_names]
+        self.keys = (
+            list(keys) if keys else [n for m in self.monitors for n in m.metric_names]
+        )
 
     def on_train_begin(self, logs=None):
         steps, epochs = self.params.get("steps"), self.params.get("epochs", 1)

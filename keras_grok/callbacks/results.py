@@ -64,7 +64,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
         text = text[: text.rfind("\n") + 1]
     rows = list(csv.DictReader(text.splitlines()))
     return [
-        {k: int(v) if k == "step" else _to_float(v) for k, v in row.items()} for row in rows
+        {k: int(v) if k == "step" else _to_float(v) for k, v in row.items()}
+        for row in rows
     ]
 
 
@@ -156,7 +157,9 @@ class MetricsRecorder(keras.callbacks.Callback):
 
     def _flush(self) -> None:
         for record in merged_records_after(self.monitors, self._last_step):
-            self._write(_format_row({**record, "elapsed": self.elapsed()}, self.columns))
+            self._write(
+                _format_row({**record, "elapsed": self.elapsed()}, self.columns)
+            )
             self._last_step = record["step"]
 
     def _write(self, line: str) -> None:

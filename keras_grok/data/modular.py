@@ -104,10 +104,13 @@ def modular_dataset(
         raise ValueError(f"op='a/b' needs a prime modulus p. Received: p={p}")
     if not isinstance(train_fraction, (float, int)) or not 0 < train_fraction < 1:
         raise ValueError(
-            f"train_fraction must be in (0, 1). Received: train_fraction={train_fraction!r}"
+            "train_fraction must be in (0, 1). "
+            f"Received: train_fraction={train_fraction!r}"
         )
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}. Received: layout={layout!r}")
+        raise ValueError(
+            f"layout must be one of {LAYOUTS}. Received: layout={layout!r}"
+        )
 
     a, b = (v.ravel() for v in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
     if name == "a/b":

@@ -29,7 +29,9 @@ class PositionEmbedding(keras.layers.Layer):
     def __init__(self, max_length: int, initializer="random_normal", **kwargs):
         super().__init__(**kwargs)
         if int(max_length) < 1:
-            raise ValueError(f"max_length must be >= 1. Received: max_length={max_length}")
+            raise ValueError(
+                f"max_length must be >= 1. Received: max_length={max_length}"
+            )
         self.max_length = int(max_length)
         self.initializer = keras.initializers.get(initializer)
 

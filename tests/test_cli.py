@@ -1,0 +1,115 @@
+"""The command line refuses bad input with exit code 2 and one line, no traceback."""
+
+import json
+from pathlib import Path
+
+import keras
+from click.testing import CliRunner
+
+from keras_grok import cli
+
+RECIPE = str(Path(__file__).parents[1] / "recipes" / "modadd.py")
+BACKEND = keras.backend.backend()
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli.main, ["run", *args])
+
+
+def assert_refused(result, message):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ") and message in lines[0], lines[0]
+
+
+def test_missing_recipe_file(tmp_path):
+    assert_refused(invoke(str(tmp_path / "nope.py"), "--backend", BACKEND), "not found")
+
+
+def test_file_that_is_not_a_recipe(tmp_path):
+    path = tmp_path / "plain.py"
+    path.write_text("print('hello')\n")
+    assert_refused(invoke(str(path), "--backend", BACKEND), "is not a recipe")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    assert_refused(invoke(str(text), "--backend", BACKEND), "is not a recipe")
+
+
+def test_unknown_backend():
+    assert_refused(
+        invoke(RECIPE, "--backend", "theano"),
+        "unknown backend 'theano'; choose one of jax, tensorflow, torch",
+    )
+
+
+def test_backend_that_is_not_installed_names_what_to_install(monkeypatch):
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util,
+        "find_spec",
+        lambda name: None if name == "torch" else real(name),
+    )
+    assert_refused(invoke(RECIPE, "--backend", "torch"), "keras-grok[torch]")
+
+
+def test_another_backend_than_the_loaded_one_needs_a_new_process():
+    other = "jax" if BACKEND != "jax" else "torch"
+    result = invoke(RECIPE, "--backend", other)
+    assert result.exit_code == 2
+    assert "already imported" in result.stderr or "not installed" in result.stderr
+
+
+def test_unknown_set_key_lists_the_valid_ones(tmp_path):
+    result = invoke(
+        RECIPE, "--backend", BACKEND, "--set", "colour=red", "--out", str(tmp_path)
+    )
+    assert_refused(result, "unknown --set key 'colour'; valid keys: ")
+    assert "weight_decay" in result.stderr
+
+
+def test_set_value_of_the_wrong_type(tmp_path):
+    result = invoke(
+        RECIPE, "--backend", BACKEND, "--set", "p=ninety", "--out", str(tmp_path)
+    )
+    assert_refused(result, "--set p=ninety: expected an integer")
+
+
+def test_config_the_recipe_cannot_run(tmp_path):
+    result = invoke(
+        RECIPE, "--backend", BACKEND, "--set", "op=a%b", "--out", str(tmp_path)
+    )
+    assert_refused(result, "invalid config: Unknown operation")
+    result = invoke(
+        RECIPE, "--backend", BACKEND, "p=12", "op=a/b", "--out", str(tmp_path)
+    )
+    assert_refused(result, "needs a prime modulus")
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = invoke(RECIPE, "--backend", BACKEND, "--out", str(blocker / "run"))
+    assert_refused(result, f"cannot write to --out {blocker / 'run'}")
+
+
+def test_finished_run_is_not_overwritten_silently(tmp_path):
+    (tmp_path / "summary.json").write_text("{}")
+    result = invoke(RECIPE, "--backend", BACKEND, "--out", str(tmp_path))
+    assert_refused(result, "already holds a finished run; pass --overwrite")
+    assert (tmp_path / "summary.json").read_text() == "{}"
+
+
+def test_unfinished_run_with_other_settings_is_not_mixed_up(tmp_path):
+    (tmp_path / "config.json").write_text(
+        json.dumps({"recipe": "x", "backend": BACKEND, "seed": 0, "config": {}})
+    )
+    result = invoke(RECIPE, "--backend", BACKEND, "--out", str(tmp_path))
+    assert_refused(result, "holds an unfinished run with another recipe, config")
+
+
+def test_bad_seed(tmp_path):
+    result = invoke(
+        RECIPE, "--backend", BACKEND, "--seed", "x1", "--out", str(tmp_path)
+    )
+    assert_refused(result, "--seed x1: expected an integer")

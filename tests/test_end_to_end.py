@@ -1,0 +1,96 @@
+"""A short run through the command line on this backend, and resuming a killed run."""
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+from click.testing import CliRunner
+
+from keras_grok import cli
+from keras_grok.callbacks.results import read_metrics
+from keras_grok.callbacks.schedule import resolve_schedule
+
+ROOT = Path(__file__).parents[1]
+RECIPE = str(ROOT / "recipes" / "modadd.py")
+BACKEND = keras.backend.backend()
+TINY = ["p=23", "train_fraction=0.5", "batch_size=64", "learning_rate=0.003"]
+
+
+def test_tiny_run_memorizes_and_writes_its_folder(tmp_path):
+    out = tmp_path / "run"
+    args = ["run", RECIPE, "--backend", BACKEND, "--out", str(out), "--seed", "1"]
+    result = CliRunner().invoke(
+        cli.main, [*args, *TINY, "max_steps=300", "patience=-1"]
+    )
+    assert result.exit_code == 0, result.output + str(result.exception)
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final_train_accuracy"] == 1.0
+    assert summary["memorized_at"] is not None and summary["final_step"] == 300
+    config = json.loads((out / "config.json").read_text())
+    assert config["backend"] == BACKEND and config["seed"] == 1
+    assert config["config"]["p"] == 23 and "keras" in config["versions"]
+    with (out / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows[-1]["step"] == "300" and float(rows[-1]["train_accuracy"]) == 1.0
+    assert (out / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    again = CliRunner().invoke(cli.main, [*args, *TINY, "max_steps=300", "patience=-1"])
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+
+
+def launch(out: Path) -> subprocess.Popen:
+    settings = [*TINY, "max_steps=2400", "patience=-1", "checkpoint_seconds=1.0"]
+    command = [
+        sys.executable,
+        "-m",
+        "keras_grok.cli",
+        "run",
+        RECIPE,
+        "--backend",
+        BACKEND,
+    ]
+    return subprocess.Popen(
+        [*command, "--out", str(out), *settings],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "KERAS_BACKEND": BACKEND},
+    )
+
+
+def test_a_run_killed_midway_resumes_without_lost_or_repeated_steps(tmp_path):
+    out = tmp_path / "run"
+    process = launch(out)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        # Kill once a checkpoint exists and rows were written after it.
+        if (out / "checkpoint.npz").exists() and len(
+            read_metrics(out / "metrics.csv")
+        ) >= 60:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_rows = read_metrics(out / "metrics.csv")
+    assert not (out / "summary.json").exists()
+
+    resumed = launch(out)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0 < summary["resumed_from_step"] <= killed_rows[-1]["step"]
+
+    steps = [r["step"] for r in read_metrics(out / "metrics.csv")]
+    steps_per_epoch = math.ceil(round(0.5 * 23 * 23) / 64)
+    total = math.ceil(2400 / steps_per_epoch) * steps_per_epoch
+    assert steps == list(resolve_schedule("geometric:1.1", total).steps)
+    elapsed = [r["elapsed"] for r in read_metrics(out / "metrics.csv")]
+    assert elapsed == sorted(elapsed)

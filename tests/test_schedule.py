@@ -1,0 +1,50 @@
+"""Measurement schedules."""
+
+import pytest
+
+from keras_grok.callbacks.schedule import (
+    Schedule,
+    geometric_schedule,
+    omnigrok_schedule,
+    resolve_schedule,
+)
+
+
+def test_geometric_schedule_grows_by_the_ratio_and_ends_at_the_last_step():
+    schedule = geometric_schedule(10_000, ratio=1.3)
+    assert schedule.steps[0] == 1 and schedule.steps[-1] == 10_000
+    assert list(schedule.steps) == sorted(set(schedule.steps))
+    large = [s for s in schedule.steps if s > 100]
+    for previous, step in zip(large, large[1:-1]):
+        assert 1.2 < step / previous < 1.4
+    assert 30 <= len(schedule) <= 37  # log(1e4)/log(1.3) = 35.1, small ints repeat
+
+
+def test_omnigrok_schedule_is_dense_early_and_linear_late():
+    steps = omnigrok_schedule(15_000).steps
+    assert [s for s in steps if s < 30] == list(range(1, 30))
+    assert [s for s in steps if 30 <= s < 150] == list(range(30, 150, 10))
+    late = [s for s in steps if s >= 150]
+    assert {b - a for a, b in zip(late, late[1:-1])} == {100}
+    assert steps[-1] == 15_000
+
+
+def test_schedule_specs_resolve():
+    assert resolve_schedule("geometric", 100) == geometric_schedule(100)
+    assert resolve_schedule("geometric:2", 64).steps == (1, 2, 4, 8, 16, 32, 64)
+    assert resolve_schedule("omnigrok", 300) == omnigrok_schedule(300)
+    assert resolve_schedule([5, 1, 5, 3], 10).steps == (1, 3, 5)
+    assert 3 in resolve_schedule(lambda total: Schedule((3, total)), 9)
+
+
+@pytest.mark.parametrize("spec", ["linear", "omnigrok:2", "geometric:x"])
+def test_unknown_schedule_specs_raise(spec):
+    with pytest.raises(ValueError):
+        resolve_schedule(spec, 100)
+
+
+def test_steps_start_at_one():
+    with pytest.raises(ValueError, match=">= 1"):
+        Schedule((0, 1))
+    with pytest.raises(ValueError, match="ratio must be > 1"):
+        geometric_schedule(10, ratio=1.0)
