@@ -10,6 +10,7 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 
 class RecipeError(Exception):
@@ -24,6 +25,7 @@ class Recipe:
     defaults: dict
     run: Callable[[dict, Path], dict]
     validate: Callable[[dict], None] | None
+    module: ModuleType
 
     @property
     def name(self) -> str:
@@ -55,7 +57,7 @@ def load_recipe(path: str | Path) -> Recipe:
             f"{path} is not a recipe: it must define CONFIG (a dict of defaults) "
             "and run(config, out_dir)"
         )
-    return Recipe(path, dict(defaults), run, getattr(module, "validate", None))
+    return Recipe(path, dict(defaults), run, getattr(module, "validate", None), module)
 
 
 def apply_overrides(defaults: dict, overrides: list[str]) -> dict:

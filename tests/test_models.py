@@ -7,7 +7,7 @@ import pytest
 from keras_grok.data.modular import modular_dataset
 from keras_grok.layers import PositionEmbedding
 from keras_grok.models import FEATURES_LAYER, modular_mlp, modular_transformer
-from tests.testing import assert_allclose
+from tests.testing import assert_allclose, to_numpy
 
 
 def test_mlp_maps_pairs_to_logits_through_a_named_feature_layer():
@@ -39,11 +39,11 @@ def test_causal_mask_hides_later_tokens_from_earlier_positions():
     changed = np.array([[1, 7, 2, 3]], dtype="int32")
     a, b = features(base), features(changed)
     assert_allclose(a[:, :3], b[:, :3], rtol=1e-5, atol=1e-6)
-    assert not np.allclose(np.asarray(a[:, 3]), np.asarray(b[:, 3]))
+    assert not np.allclose(to_numpy(a)[:, 3], to_numpy(b)[:, 3])
 
 
-@pytest.mark.parametrize("kind", ["mlp", "transformer"])
-def test_models_learn_the_training_pairs(kind):
+@pytest.mark.parametrize("kind, learning_rate", [("mlp", 1e-2), ("transformer", 3e-3)])
+def test_models_learn_the_training_pairs(kind, learning_rate):
     keras.utils.set_random_seed(0)
     layout = "pairs" if kind == "mlp" else "tokens"
     split = modular_dataset(11, "a+b", 0.5, layout=layout)
@@ -52,14 +52,14 @@ def test_models_learn_the_training_pairs(kind):
     else:
         model = modular_transformer(11, 13, d_model=32, num_heads=4, d_mlp=64)
     model.compile(
-        keras.optimizers.Adam(1e-2),
+        keras.optimizers.Adam(learning_rate),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     history = model.fit(
-        split.x_train, split.y_train, epochs=40, batch_size=64, verbose=0
+        split.x_train, split.y_train, epochs=60, batch_size=64, verbose=0
     )
     losses = history.history["loss"]
-    assert losses[-1] < 0.5 * losses[0]
+    assert losses[-1] < 0.4 * losses[0]
 
 
 def test_transformer_with_position_embedding_survives_save_and_load(tmp_path):
