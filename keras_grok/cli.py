@@ -104,6 +104,12 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
         f"test_accuracy={summary.get('final_test_accuracy')} "
         f"wall_time={summary.get('wall_time_s', float('nan')):.1f}s"
     )
+    if summary.get("diverged_at") is not None:
+        click.echo(
+            f"Warning: the loss became non-finite at step {summary['diverged_at']}; "
+            "training stopped there (try a smaller learning rate)",
+            err=True,
+        )
 
 
 def _choose_backend(backend: str | None) -> str:

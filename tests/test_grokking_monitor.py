@@ -132,3 +132,40 @@ def test_bad_data_is_refused():
         GrokkingMonitor(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="threshold"):
         GrokkingMonitor((np.zeros((3, 2)), np.zeros(3)), threshold=1.5)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    ["sparse_categorical_crossentropy", keras.losses.SparseCategoricalCrossentropy()],
+)
+def test_loss_matches_keras_evaluate(split, loss):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(11, activation="softmax")]
+    )
+    model.compile("sgd", loss)
+    x = split.x_train.astype("float32")
+    monitor = GrokkingMonitor((x, split.y_train), schedule=Schedule((1,)))
+    model.fit(x, split.y_train, epochs=1, verbose=0, callbacks=[monitor])
+    expected = model.evaluate(x, split.y_train, verbose=0, batch_size=len(x))
+    np.testing.assert_allclose(monitor.latest["train_loss"], expected, rtol=1e-5)
+
+
+def test_labels_outside_the_outputs_are_refused(split):
+    model = make_model()
+    bad = split.y_train.copy()
+    bad[0] = 11
+    monitor = GrokkingMonitor((split.x_train, bad), schedule=Schedule((1,)))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 11\)"):
+        model.fit(split.x_train, split.y_train, verbose=0, callbacks=[monitor])
+
+
+def test_a_diverged_run_stops_and_says_when(split):
+    model = make_model(lr=1e30)
+    monitor = GrokkingMonitor(
+        (split.x_train, split.y_train), schedule=Schedule(range(1, 100))
+    )
+    model.fit(split.x_train, split.y_train, epochs=50, verbose=0, callbacks=[monitor])
+    assert monitor.diverged_at is not None
+    assert monitor.records[-1]["step"] <= monitor.diverged_at + 4
+    assert monitor.summary()["diverged_at"] == monitor.diverged_at

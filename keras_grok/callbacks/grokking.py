@@ -21,7 +21,9 @@ class GrokkingMonitor(ScheduledMonitor):
     optimizer steps (not epochs, so full-batch and mini-batch training read alike),
     logs ``train_loss``, ``train_accuracy``, ``test_loss`` and ``test_accuracy``, and
     records ``memorized_at`` (the first step with train accuracy >= ``threshold``)
-    and ``generalized_at`` (the same for test accuracy). Keras' own ``loss`` and
+    and ``generalized_at`` (the same for test accuracy). A non-finite train loss
+    stops training and is recorded as ``diverged_at``; integer labels outside the
+    model's output range raise ``ValueError``. Keras' own ``loss`` and
     ``accuracy`` logs are running averages over an epoch in training mode; these are
     exact figures of the current weights.
 
@@ -72,8 +74,10 @@ class GrokkingMonitor(ScheduledMonitor):
         self.patience = patience
         self.batch_size = int(batch_size)
         self.wall_time = 0.0
+        self.diverged_at: int | None = None
 
     def on_train_begin(self, logs=None):
+        self.diverged_at = None
         super().on_train_begin(logs)
         self._loss_fn = _loss_function(self.model)
         self._started = time.perf_counter()
@@ -86,12 +90,13 @@ class GrokkingMonitor(ScheduledMonitor):
         values = {}
         for split, (x, y) in self.data.items():
             predictions = _predict(self.model, x, self.batch_size)
+            _check_labels(y, predictions.shape[-1], split)
             values[f"{split}_accuracy"] = _accuracy(y, predictions)
-            values[f"{split}_loss"] = (
-                float(keras.ops.convert_to_numpy(self._loss_fn(y, predictions)))
-                if self._loss_fn is not None
-                else math.nan
-            )
+            values[f"{split}_loss"] = _mean_loss(self._loss_fn, y, predictions)
+        if not math.isfinite(values["train_loss"]) and self._loss_fn is not None:
+            # Diverged: nothing more to learn from this run.
+            self.diverged_at = self.diverged_at or step
+            self.model.stop_training = True
         generalized = self.generalized_at
         if generalized is None and values.get("test_accuracy", 0.0) >= self.threshold:
             generalized = step
@@ -125,6 +130,7 @@ class GrokkingMonitor(ScheduledMonitor):
         return {
             "memorized_at": self.memorized_at,
             "generalized_at": self.generalized_at,
+            "diverged_at": self.diverged_at,
             "threshold": self.threshold,
             "final_step": latest.get("step"),
             **{f"final_{name}": latest.get(name) for name in self.metric_names},
@@ -166,6 +172,24 @@ def _predict(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
         for i in range(0, len(x), batch_size)
     ]
     return np.concatenate([np.asarray(c) for c in chunks])
+
+
+def _check_labels(y: np.ndarray, num_outputs: int, split: str) -> None:
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        return
+    if y.min() < 0 or y.max() >= num_outputs:
+        raise ValueError(
+            f"{split} labels must be in [0, {num_outputs}) for a model with "
+            f"{num_outputs} outputs. Received labels in [{y.min()}, {y.max()}]"
+        )
+
+
+def _mean_loss(loss_fn, y: np.ndarray, predictions: np.ndarray) -> float:
+    if loss_fn is None:
+        return math.nan
+    # A Loss object reduces; a loss function (e.g. from a string) returns one value
+    # per example.
+    return float(np.mean(keras.ops.convert_to_numpy(loss_fn(y, predictions))))
 
 
 def _accuracy(y: np.ndarray, predictions: np.ndarray) -> float:
