@@ -19,8 +19,12 @@ from keras_grok.callbacks import (
     StepProgress,
     TrainingCheckpoint,
 )
-from keras_grok.callbacks.results import truncate_metrics, write_json_atomic
-from keras_grok.plots import plot_accuracy
+from keras_grok.callbacks.results import (
+    read_metrics,
+    truncate_metrics,
+    write_json_atomic,
+)
+from keras_grok.plots import ACCURACY, Panel, plot_metrics
 from keras_grok.run_folder import RunFolder
 
 
@@ -38,6 +42,7 @@ def train_and_record(
     checkpoint_seconds: float = 10.0,
     monitors: tuple[ScheduledMonitor, ...] = (),
     progress_keys: tuple[str, ...] = ("train_accuracy", "test_accuracy"),
+    panels: tuple[Panel, ...] = (ACCURACY,),
     verbose: bool = True,
     title: str = "",
 ) -> dict:
@@ -65,6 +70,8 @@ def train_and_record(
         monitors: further monitors to attach. Defaults to `()`.
         progress_keys: figures shown on the progress bar.
             Defaults to `("train_accuracy", "test_accuracy")`.
+        panels: the figure's panels, drawn from ``metrics.csv``.
+            Defaults to `(ACCURACY,)`.
         verbose: show the progress bar. Defaults to `True`.
         title: the figure's title. Defaults to `""`.
 
@@ -117,6 +124,6 @@ def train_and_record(
         "memorized": summary["memorized_at"],
         "generalized": summary["generalized_at"],
     }
-    plot_accuracy(grokking.records, folder.figure, title=title, marks=marks)
+    plot_metrics(read_metrics(folder.metrics), folder.figure, panels, title, marks)
     write_json_atomic(folder.summary, summary)
     return summary

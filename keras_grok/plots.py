@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import math
 import os
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -13,35 +15,73 @@ import matplotlib.pyplot as plt  # noqa: E402
 from keras_grok.callbacks.results import write_atomic  # noqa: E402
 
 
-def plot_accuracy(
+@dataclass(frozen=True)
+class Panel:
+    """One panel of a run's figure: some metrics against the step.
+
+    Args:
+        label: the y-axis label.
+        keys: the metric names drawn, one line each (labelled by name).
+        log_y: a logarithmic y axis. Defaults to `False`.
+        limits: fixed y limits, or None. Defaults to `None`.
+    """
+
+    label: str
+    keys: tuple[str, ...]
+    log_y: bool = False
+    limits: tuple[float, float] | None = None
+
+
+ACCURACY = Panel("accuracy", ("train_accuracy", "test_accuracy"), limits=(-0.02, 1.02))
+
+
+def plot_metrics(
     records: list[dict[str, float]],
     path: str | os.PathLike,
+    panels: tuple[Panel, ...] = (ACCURACY,),
     title: str = "",
     marks: dict[str, int | None] | None = None,
 ) -> None:
-    """Draws train and test accuracy against the step (log x) into a PNG, atomically.
+    """Draws panels of metrics against the step (log x, shared) into a PNG, atomically.
 
     Args:
-        records: rows with ``step``, ``train_accuracy`` and ``test_accuracy``.
+        records: rows with a ``step`` and the panels' keys (missing or NaN values
+            are left out of the lines).
         path: where to write the PNG.
+        panels: what to draw, top to bottom. Defaults to `(ACCURACY,)`.
         title: the figure's title. Defaults to `""`.
-        marks: named steps drawn as vertical lines, e.g. ``{"memorized":
-            1200, "generalized": 5400}``; None values are skipped. Defaults to `None`.
+        marks: named steps drawn as vertical lines in every panel, e.g.
+            ``{"memorized": 1200, "generalized": 5400}``; None values are skipped.
+            Defaults to `None`.
     """
-    steps = [r["step"] for r in records]
-    figure, axis = plt.subplots(figsize=(7, 4), dpi=120)
-    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
-        axis.plot(steps, [r.get(key, float("nan")) for r in records], label=label)
-    for (name, step), style in zip((marks or {}).items(), (":", "--", "-.")):
-        if step:
-            axis.axvline(step, color="gray", linestyle=style, label=f"{name} ({step})")
-    axis.set_xscale("log")
-    axis.set_xlabel("optimization step")
-    axis.set_ylabel("accuracy")
-    axis.set_ylim(-0.02, 1.02)
-    axis.grid(alpha=0.3)
-    axis.legend(loc="center left")
-    axis.set_title(title)
+    figure, axes = plt.subplots(
+        len(panels), 1, figsize=(7, 1.2 + 2.8 * len(panels)), dpi=120, sharex=True
+    )
+    axes = [axes] if len(panels) == 1 else list(axes)
+    for axis, panel in zip(axes, panels):
+        for key in panel.keys:
+            points = [
+                (r["step"], r[key])
+                for r in records
+                if isinstance(r.get(key), float) and math.isfinite(r[key])
+            ]
+            if points:
+                axis.plot(*zip(*points), label=key)
+        for (name, step), style in zip((marks or {}).items(), (":", "--", "-.")):
+            if step:
+                axis.axvline(
+                    step, color="gray", linestyle=style, label=f"{name} ({step})"
+                )
+        axis.set_xscale("log")
+        if panel.log_y:
+            axis.set_yscale("log")
+        if panel.limits:
+            axis.set_ylim(*panel.limits)
+        axis.set_ylabel(panel.label)
+        axis.grid(alpha=0.3)
+        axis.legend(loc="best", fontsize="small")
+    axes[0].set_title(title)
+    axes[-1].set_xlabel("optimization step")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

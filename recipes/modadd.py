@@ -21,6 +21,7 @@ import keras
 from keras_grok.data.modular import modular_dataset
 from keras_grok.experiment import train_and_record
 from keras_grok.models import modular_mlp, modular_transformer
+from keras_grok.plots import ACCURACY, Panel
 
 CONFIG = {
     "p": 97,  # modulus
@@ -99,6 +100,7 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         patience=config["patience"] if config["patience"] >= 0 else None,
         checkpoint_seconds=config["checkpoint_seconds"],
         verbose=verbose,
+        panels=(ACCURACY, Panel("loss", ("train_loss", "test_loss"), log_y=True)),
         title=f"{config['op']} mod {config['p']}, {config['model']}, "
         f"{config['train_fraction']:.0%} train, wd {config['weight_decay']}",
     )
