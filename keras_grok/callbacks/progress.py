@@ -44,6 +44,8 @@ class StepProgress(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._update()
+        if self._shown >= 0:  # end the bar's line, also when training stopped early
+            self._bar.update(self._shown, finalize=True)
 
     def _update(self) -> None:
         for record in merged_records_after(self.monitors, self._shown):
