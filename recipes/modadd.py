@@ -7,6 +7,12 @@ after several thousand more, in about a minute on a laptop CPU.
     keras-grok run recipes/modadd.py --backend jax
     keras-grok run recipes/modadd.py --set model=transformer p=113 train_fraction=0.3
 
+By default the run also tracks neural collapse of the ``"features"`` layer on the
+train and test sets (``rnc1``, ``val_rnc1``, ``nc2``, ``val_nc2``, ... in
+metrics.csv; paper A, Sakamoto & Sato, arXiv 2509.20829): RNC1 and NC2 panels sit
+under the accuracy panel. ``--set collapse=false`` (or ``collapse_test=false``)
+turns it off.
+
 The second line is paper B's setting (DeMoss et al., arXiv 2412.09810): a one-layer
 transformer on [a, op, b, =] tokens; ``op=`` picks any of the six operations
 (a+b, a-b, a*b, a/b, a^2+b^2, a^2+ab+b^2).
@@ -18,6 +24,7 @@ from pathlib import Path
 
 import keras
 
+from keras_grok.callbacks import CollapseMonitor
 from keras_grok.data.modular import modular_dataset
 from keras_grok.experiment import train_and_record
 from keras_grok.models import modular_mlp, modular_transformer
@@ -40,6 +47,8 @@ CONFIG = {
     "threshold": 0.99,  # accuracy that counts as memorized / generalized
     "patience": 500,  # stop this many steps after generalizing; < 0 trains on
     "checkpoint_seconds": 10.0,  # least time between checkpoints
+    "collapse": True,  # track neural collapse (RNC1, NC2, ...) of the features
+    "collapse_test": True,  # ... on the test set too (val_rnc1, val_nc2, ...)
     "seed": 0,
 }
 
@@ -88,6 +97,22 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         config["p"], config["op"], config["train_fraction"], config["seed"], layout
     )
     model = build_model(config, split.vocab_size, split.num_classes)
+    monitors, panels = (), (ACCURACY,)
+    if config["collapse"]:
+        test = (split.x_test, split.y_test) if config["collapse_test"] else None
+        monitors = (
+            CollapseMonitor(
+                (split.x_train, split.y_train),
+                layer="features",
+                val_data=test,
+                schedule=config["schedule"],
+                num_classes=split.num_classes,
+            ),
+        )
+        panels += (
+            Panel("RNC1", ("rnc1", "val_rnc1"), log_y=True),
+            Panel("NC2", ("nc2", "val_nc2"), log_y=True),
+        )
     return train_and_record(
         model,
         (split.x_train, split.y_train),
@@ -100,7 +125,8 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         patience=config["patience"] if config["patience"] >= 0 else None,
         checkpoint_seconds=config["checkpoint_seconds"],
         verbose=verbose,
-        panels=(ACCURACY, Panel("loss", ("train_loss", "test_loss"), log_y=True)),
+        monitors=monitors,
+        panels=(*panels, Panel("loss", ("train_loss", "test_loss"), log_y=True)),
         title=f"{config['op']} mod {config['p']}, {config['model']}, "
         f"{config['train_fraction']:.0%} train, wd {config['weight_decay']}",
     )

@@ -1,0 +1,149 @@
+"""ComplexityMonitor: paper B's complexity of the weights at scheduled steps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from keras_grok.callbacks.monitor import ScheduledMonitor
+from keras_grok.callbacks.schedule import ScheduleSpec
+from keras_grok.measures import complexity
+
+
+class ComplexityMonitor(ScheduledMonitor):
+    """Measures the complexity of the weights at scheduled steps (paper B).
+
+    Complexity (DeMoss et al., *The Complexity Dynamics of Grokking*, arXiv
+    2412.09810) is the compressed size of the coarsest coarse-grained weights
+    whose loss on ``data`` is within ``epsilon`` of the weights' own loss (see
+    ``keras_grok.measures.complexity.estimate_complexity``). Paper B finds it
+    rises while a network memorizes and falls when it generalizes, if
+    regularized.
+
+    Logs, per measurement (and in the epoch-end ``logs``):
+
+    - ``complexity_bits``, ``complexity_threshold``, ``complexity_bin_size``:
+      the complexity in bits and the chosen threshold and bin size, for the
+      first epsilon; with several epsilons also ``complexity_bits_eps{e}``,
+      ``complexity_threshold_eps{e}`` and ``complexity_bin_size_eps{e}`` for each
+      (e formatted with ``:g``, e.g. ``complexity_bits_eps0.5``);
+    - ``naive_bits``: bzip2 of the raw float32 trainable weights, in bits;
+    - ``compression_ratio``: ``naive_bits / complexity_bits``;
+    - ``spectral_entropy`` and ``effective_rank``: means over the weight
+      matrices (trainable weights with at least 2 axes).
+
+    One SVD per matrix per measurement serves every epsilon. The weights are
+    left bit-identical. Each measurement costs some tens of loss evaluations on
+    ``data``, so keep the schedule sparse (e.g. ``"geometric:1.5"``).
+
+    Args:
+        data: ``(x, y)``: the training batch the loss bound is measured on
+            (paper B's code: one training mini-batch).
+        epsilons: the admitted loss increases, in the loss's units.
+            Defaults to `(0.1,)`.
+        schedule: when to measure (see ``ScheduledMonitor``).
+            Defaults to `"geometric:1.5"`.
+        thresholds: thresholds the search tries.
+            Defaults to `complexity.DEFAULT_THRESHOLDS`.
+        bin_range: smallest and largest bin size. Defaults to `(1e-3, 1.0)`.
+        codec: ``"bzip2"``, ``"lzma"`` or ``"zlib"``. Defaults to `"bzip2"`.
+        loss_fn: ``loss_fn(y, predictions) -> loss``. Defaults to `None` (the
+            compiled model's loss).
+
+    Example:
+    ```python
+    monitor = ComplexityMonitor((x_train[:512], y_train[:512]), epsilons=(0.1, 1.0))
+    history = model.fit(x_train, y_train, epochs=100, callbacks=[monitor])
+    history.history["complexity_bits"], history.history["compression_ratio"]
+    ```
+    """
+
+    def __init__(
+        self,
+        data: tuple,
+        epsilons: Sequence[float] = (0.1,),
+        schedule: ScheduleSpec = "geometric:1.5",
+        thresholds: Sequence[float] = complexity.DEFAULT_THRESHOLDS,
+        bin_range: tuple[float, float] = (1e-3, 1.0),
+        codec: str = "bzip2",
+        loss_fn: Callable | None = None,
+    ):
+        super().__init__(schedule)
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise ValueError(f"data must be an (x, y) pair. Received: {type(data)}")
+        x, y = (np.asarray(v) for v in data)
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(
+                "data must hold as many labels as inputs, at least one. "
+                f"Received: {len(x)} inputs, {len(y)} labels"
+            )
+        epsilons = tuple(float(e) for e in epsilons)
+        if not epsilons or any(not (e >= 0 and math.isfinite(e)) for e in epsilons):
+            raise ValueError(
+                f"epsilons must be finite numbers >= 0. Received: {epsilons}"
+            )
+        if codec not in complexity.CODECS:
+            raise ValueError(
+                f"Unknown codec {codec!r}. Allowed: {', '.join(complexity.CODECS)}."
+            )
+        self.data = (x, y)
+        self.epsilons = epsilons
+        self.thresholds = tuple(thresholds)
+        self.bin_range = tuple(bin_range)
+        self.codec = codec
+        self.loss_fn = loss_fn
+        self.estimates: dict[float, complexity.ComplexityEstimate] = {}
+        self.metric_names = (
+            "complexity_bits",
+            "complexity_threshold",
+            "complexity_bin_size",
+            *(
+                f"{name}_eps{e:g}"
+                for e in (epsilons if len(epsilons) > 1 else ())
+                for name in (
+                    "complexity_bits",
+                    "complexity_threshold",
+                    "complexity_bin_size",
+                )
+            ),
+            "naive_bits",
+            "compression_ratio",
+            "spectral_entropy",
+            "effective_rank",
+        )
+
+    def measure(self, step: int) -> dict[str, float]:
+        weights = self.model.trainable_weights
+        factors = complexity.factorize(weights)
+        values = {"naive_bits": 8.0 * complexity.naive_size(weights, self.codec)}
+        for index, epsilon in enumerate(self.epsilons):
+            estimate = complexity.estimate_complexity(
+                self.model,
+                self.data,
+                epsilon,
+                thresholds=self.thresholds,
+                bin_range=self.bin_range,
+                codec=self.codec,
+                loss_fn=self.loss_fn,
+                factorizations=factors,
+            )
+            self.estimates[epsilon] = estimate
+            figures = {
+                "complexity_bits": estimate.bits,
+                "complexity_threshold": estimate.threshold,
+                "complexity_bin_size": estimate.bin_size,
+            }
+            if index == 0:
+                values.update(figures)
+            if len(self.epsilons) > 1:
+                values.update({f"{k}_eps{epsilon:g}": v for k, v in figures.items()})
+        values["compression_ratio"] = values["naive_bits"] / values["complexity_bits"]
+        values["spectral_entropy"] = complexity.mean_over_matrices(
+            complexity.spectral_entropy, weights
+        )
+        values["effective_rank"] = complexity.mean_over_matrices(
+            complexity.effective_rank, weights
+        )
+        return {k: float(v) for k, v in values.items()}

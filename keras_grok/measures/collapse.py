@@ -1,0 +1,598 @@
+"""Neural collapse of penultimate features, from one streamed pass of statistics.
+
+Neural collapse (Papyan, Han & Donoho, PNAS 2020) is the late-training state in
+which the features ``h`` of each class shrink onto their class mean (NC1), the class
+means spread into a simplex of equal norms and angles (NC2), the classifier aligns
+with the means (NC3) and the network acts as a nearest-class-mean classifier (NC4).
+Sakamoto & Sato (arXiv 2509.20829, "paper A") tie grokking to the fall of the
+rescaled within-class variance RNC1.
+
+Everything here follows from a small ``CollapseStatistics`` object built in one
+pass over ``(features, labels)`` batches, in ``keras.ops``: per-class counts, means
+(the per-class sums divided by the counts) and sums of squared deviations from the
+mean (the per-class sums of squared norms, re-centred: ``sums`` and
+``squared_norm_sums`` give them back), merged across batches with Chan et al.'s
+pairwise update, which stays exact in float32 where ``sum ||h||^2 - n ||mu||^2``
+would cancel; per-class sums and maxima of the feature norms; and optionally the
+d x d within-class scatter. Memory is O(K d) (O(d^2) with the scatter), never O(N d).
+The measures are pure functions of the statistics and return Python floats.
+
+Notation: N samples, K classes, ``n_c`` samples and mean ``mu_c`` in class c,
+global mean ``mu_G = sum_c n_c mu_c / N``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@dataclasses.dataclass(frozen=True)
+class CollapseStatistics:
+    """Sufficient statistics of labelled features for the neural-collapse measures.
+
+    Build it with ``collapse_statistics`` (one pass over batches), or with
+    ``empty_collapse_statistics`` and repeated ``update_collapse_statistics``.
+    ``batch_collapse_statistics`` and ``merge_collapse_statistics`` are the
+    unchecked, jit-able halves of the update.
+
+    Attributes:
+        counts: ``(K,)`` float32 number of samples per class, ``n_c``.
+        means: ``(K, d)`` class means ``mu_c`` (zero rows for empty classes).
+        deviations: ``(K,)`` per-class sums ``sum_{i in c} ||h_i - mu_c||^2``.
+        norm_sums: ``(K,)`` per-class sums of feature norms ``sum_{i in c} ||h_i||``.
+        max_norms: ``(K,)`` per-class largest feature norms (0 for empty classes).
+        scatter: ``(d, d)`` within-class scatter
+            ``sum_c sum_{i in c} (h_i - mu_c)(h_i - mu_c)^T``, or None when not
+            tracked (only ``nc1_papyan`` needs it).
+    """
+
+    counts: Any
+    means: Any
+    deviations: Any
+    norm_sums: Any
+    max_norms: Any
+    scatter: Any = None
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[1])
+
+    @property
+    def num_samples(self) -> int:
+        return int(round(float(ops.convert_to_numpy(ops.sum(self.counts)))))
+
+    @property
+    def sums(self):
+        """``(K, d)`` per-class feature sums ``n_c mu_c``."""
+        return self.means * self.counts[:, None]
+
+    @property
+    def squared_norm_sums(self):
+        """``(K,)`` per-class sums of squared norms ``sum_{i in c} ||h_i||^2``."""
+        return self.deviations + self.counts * ops.sum(ops.square(self.means), axis=1)
+
+    def select(self, start: int, stop: int) -> CollapseStatistics:
+        """The statistics of classes ``start .. stop - 1`` only (no scatter).
+
+        Lets one pass serve two data sets: label the second set's samples
+        ``K + y`` and split the ``2K`` classes afterwards.
+        """
+        return CollapseStatistics(
+            counts=self.counts[start:stop],
+            means=self.means[start:stop],
+            deviations=self.deviations[start:stop],
+            norm_sums=self.norm_sums[start:stop],
+            max_norms=self.max_norms[start:stop],
+        )
+
+
+def empty_collapse_statistics(
+    num_classes: int, dim: int, covariance: bool = False
+) -> CollapseStatistics:
+    """Statistics of zero samples, the start of a streamed accumulation.
+
+    Args:
+        num_classes: number of classes K.
+        dim: feature dimension d (features are flattened per sample).
+        covariance: also track the ``(d, d)`` within-class scatter, needed by
+            ``nc1_papyan``. Defaults to `False`.
+
+    Example:
+    ```python
+    stats = empty_collapse_statistics(10, 200)
+    for h, y in batches:
+        stats = update_collapse_statistics(stats, h, y)
+    ```
+    """
+    if int(num_classes) < 1 or int(dim) < 1:
+        raise ValueError(
+            "num_classes and dim must be >= 1. "
+            f"Received: num_classes={num_classes}, dim={dim}"
+        )
+    return CollapseStatistics(
+        counts=ops.zeros((num_classes,), "float32"),
+        means=ops.zeros((num_classes, dim), "float32"),
+        deviations=ops.zeros((num_classes,), "float32"),
+        norm_sums=ops.zeros((num_classes,), "float32"),
+        max_norms=ops.zeros((num_classes,), "float32"),
+        scatter=ops.zeros((dim, dim), "float32") if covariance else None,
+    )
+
+
+def batch_collapse_statistics(
+    features, labels, num_classes: int, covariance: bool = False
+) -> CollapseStatistics:
+    """Statistics of one batch, without input checks: jit-able ``keras.ops`` only.
+
+    Two passes over the batch: per-class sums (``segment_sum``) give the means,
+    then the squared deviations from them. Labels must already be valid integer
+    indices in ``[0, num_classes)`` (``update_collapse_statistics`` checks them).
+
+    Args:
+        features: ``(b, ...)`` features; flattened to ``(b, d)`` and cast to float32.
+        labels: ``(b,)`` int32 labels in ``[0, num_classes)``.
+        num_classes: number of classes K.
+        covariance: also compute the within-class scatter. Defaults to `False`.
+    """
+    features = ops.cast(features, "float32")
+    features = ops.reshape(features, (ops.shape(features)[0], -1))
+    labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
+    ones = ops.ones_like(features[:, 0])
+    counts = ops.segment_sum(ones, labels, num_segments=num_classes)
+    safe_counts = ops.maximum(counts, 1.0)
+    means = ops.segment_sum(features, labels, num_segments=num_classes)
+    means = means / safe_counts[:, None]
+    centred = features - ops.take(means, labels, axis=0)
+    deviations = ops.segment_sum(
+        ops.sum(ops.square(centred), axis=1), labels, num_segments=num_classes
+    )
+    norms = ops.sqrt(ops.sum(ops.square(features), axis=1))
+    norm_sums = ops.segment_sum(norms, labels, num_segments=num_classes)
+    # Norms are >= 0, so a one-hot mask gives the per-class maxima (0 if empty).
+    one_hot = ops.one_hot(labels, num_classes, dtype="float32")
+    max_norms = ops.max(one_hot * norms[:, None], axis=0)
+    scatter = ops.matmul(ops.transpose(centred), centred) if covariance else None
+    return CollapseStatistics(counts, means, deviations, norm_sums, max_norms, scatter)
+
+
+def merge_collapse_statistics(
+    a: CollapseStatistics, b: CollapseStatistics
+) -> CollapseStatistics:
+    """The statistics of the union of two disjoint sets of samples; jit-able.
+
+    Means and squared deviations merge by the pairwise update of Chan, Golub &
+    LeVeque (1979): with ``delta = mu_b - mu_a``,
+    ``M2 = M2_a + M2_b + ||delta||^2 n_a n_b / (n_a + n_b)``; this stays exact in
+    float32 where ``sum ||h||^2 - n ||mu||^2`` would cancel.
+
+    Args:
+        a: statistics of the first set.
+        b: statistics of the second set, with the same K and d.
+    """
+    if (a.scatter is None) != (b.scatter is None):
+        raise ValueError("Both statistics must track the scatter, or neither.")
+    total = a.counts + b.counts
+    safe_total = ops.maximum(total, 1.0)
+    delta = b.means - a.means
+    cross = a.counts * b.counts / safe_total
+    scatter = None
+    if a.scatter is not None:
+        scatter = (
+            a.scatter + b.scatter + ops.matmul(ops.transpose(delta) * cross, delta)
+        )
+    return CollapseStatistics(
+        counts=total,
+        means=a.means + delta * (b.counts / safe_total)[:, None],
+        deviations=a.deviations
+        + b.deviations
+        + ops.sum(ops.square(delta), axis=1) * cross,
+        norm_sums=a.norm_sums + b.norm_sums,
+        max_norms=ops.maximum(a.max_norms, b.max_norms),
+        scatter=scatter,
+    )
+
+
+def update_collapse_statistics(
+    stats: CollapseStatistics, features, labels
+) -> CollapseStatistics:
+    """Returns ``stats`` updated with one batch of features and integer labels.
+
+    Checks the inputs, then merges ``batch_collapse_statistics`` of the batch
+    into ``stats`` (``merge_collapse_statistics``).
+
+    Args:
+        stats: the statistics so far.
+        features: ``(b, ...)`` features; flattened to ``(b, d)``.
+        labels: ``(b,)`` integer labels in ``[0, K)``.
+
+    Returns:
+        A new ``CollapseStatistics``.
+
+    Raises:
+        ValueError: labels that are not integers in ``[0, K)``, or features whose
+            shape does not match the labels and ``stats``.
+    """
+    labels = _checked_labels(labels, stats.num_classes)
+    features = ops.convert_to_tensor(features)
+    shape = tuple(features.shape)
+    dim = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    if len(shape) < 2 or dim != stats.dim or shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"Expected features of shape ({labels.shape[0]}, {stats.dim}) after "
+            f"flattening, one row per label. Received: {shape}"
+        )
+    batch = batch_collapse_statistics(
+        features, labels, stats.num_classes, stats.scatter is not None
+    )
+    return merge_collapse_statistics(stats, batch)
+
+
+def collapse_statistics(
+    batches: Iterable,
+    num_classes: int,
+    covariance: bool = False,
+) -> CollapseStatistics:
+    """Accumulates ``CollapseStatistics`` over ``(features, labels)`` batches.
+
+    One pass; memory O(K d), plus O(d^2) with ``covariance=True``. The result
+    does not depend on how the samples are split into batches (up to float32
+    rounding).
+
+    Args:
+        batches: an iterable of ``(features, labels)`` pairs: ``(b, ...)`` features
+            (flattened per sample) and ``(b,)`` integer labels in
+            ``[0, num_classes)``; or one such pair as a tuple.
+        num_classes: number of classes K.
+        covariance: also track the within-class scatter for ``nc1_papyan``.
+            Defaults to `False`.
+
+    Returns:
+        A frozen ``CollapseStatistics``.
+
+    Raises:
+        ValueError: no batches, or a batch that ``update_collapse_statistics``
+            refuses.
+
+    Example:
+    ```python
+    stats = collapse_statistics((features, labels), num_classes=10)
+    nc1(stats), rnc1(stats), nc2(stats)
+    ```
+    """
+    if (
+        isinstance(batches, tuple)
+        and len(batches) == 2
+        and len(getattr(batches[0], "shape", ())) >= 2
+    ):
+        batches = [batches]
+    stats = None
+    for features, labels in batches:
+        if stats is None:
+            shape = tuple(features.shape)
+            stats = empty_collapse_statistics(
+                num_classes, int(np.prod(shape[1:])), covariance
+            )
+        stats = update_collapse_statistics(stats, features, labels)
+    if stats is None:
+        raise ValueError("collapse_statistics received no batches.")
+    return stats
+
+
+def collapse_figures(
+    stats: CollapseStatistics, norm: str = "mean", include_nc2: bool = True
+) -> dict:
+    """All of paper A's collapse figures as scalar tensors, jit-able, unchecked.
+
+    The same formulas as ``within_class_variance``, ``between_class_variance``,
+    ``nc1``, ``rnc1``, ``nc2`` and ``mean_feature_norm``, in one function of
+    ``keras.ops`` for use inside a compiled function (the monitors), where a
+    Python check or conversion would break tracing. Undefined ratios (no spread
+    between means, zero features, ``K > d`` for NC2) come out NaN instead of
+    raising; empty classes are not checked, so check the labels first.
+
+    Args:
+        stats: statistics from ``collapse_statistics`` or
+            ``batch_collapse_statistics``.
+        norm: RNC1's scale, ``"mean"`` or ``"max"`` (see ``rnc1``).
+            Defaults to `"mean"`.
+        include_nc2: compute NC2 (an SVD) too; without it, ``"nc2"`` is left
+            out. JAX's CPU SVD is slow (0.5 s for a 97 x 256 matrix on a 2-core
+            CPU, against milliseconds for NumPy's), so the monitors take NC2 of
+            the returned means on the host (``nc2_of_means``). Defaults to `True`.
+
+    Returns:
+        ``{"nc1", "rnc1", "nc2", "within_class_variance",
+        "between_class_variance", "mean_feature_norm"}`` to scalar tensors.
+    """
+    total = ops.sum(stats.counts)
+    within = ops.sum(stats.deviations) / total
+    global_mean = ops.sum(stats.means * stats.counts[:, None], axis=0) / total
+    centred = stats.means - global_mean[None, :]
+    between = ops.sum(stats.counts / total * ops.sum(ops.square(centred), axis=1))
+    mean_norm = ops.sum(stats.norm_sums) / total
+    scale = mean_norm if norm == "mean" else ops.max(stats.max_norms)
+    nan = ops.full((), float("nan"), dtype=within.dtype)
+    figures = {
+        "nc1": ops.where(between > 0, within / between, nan),
+        "rnc1": ops.where(scale > 0, within / ops.square(scale), nan),
+        "within_class_variance": within,
+        "between_class_variance": between,
+        "mean_feature_norm": mean_norm,
+    }
+    if include_nc2:
+        if stats.num_classes > stats.dim:
+            figures["nc2"] = nan
+        else:
+            singular = ops.svd(stats.means, full_matrices=False, compute_uv=False)
+            figures["nc2"] = ops.max(singular) / ops.min(singular)
+    return figures
+
+
+def nc2_of_means(means) -> float:
+    """``nc2`` on the host: ``sigma_max / sigma_min`` of ``(K, d)`` class means.
+
+    NumPy float64 SVD, for monitors that already hold the means on the host (see
+    ``collapse_figures``). NaN when ``K > d``; inf when a singular value is 0.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    if means.shape[0] > means.shape[1]:
+        return float("nan")
+    singular = np.linalg.svd(means, compute_uv=False)
+    return float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
+
+
+def within_class_variance(stats: CollapseStatistics) -> float:
+    """Within-class variance ``W = (1/N) sum_c sum_{i in c} ||h_i - mu_c||^2``.
+
+    The trace of the within-class covariance (paper A, Sec. 3).
+
+    Args:
+        stats: statistics from ``collapse_statistics``.
+    """
+    counts = _checked_counts(stats)
+    return _float(ops.sum(stats.deviations)) / float(counts.sum())
+
+
+def between_class_variance(stats: CollapseStatistics) -> float:
+    """Between-class variance ``B = sum_c (n_c / N) ||mu_c - mu_G||^2``.
+
+    The trace of the (sample-weighted) between-class covariance (paper A).
+
+    Args:
+        stats: statistics from ``collapse_statistics``.
+    """
+    _checked_counts(stats)
+    weights = stats.counts / ops.sum(stats.counts)
+    centred = stats.means - _global_mean(stats)[None, :]
+    return _float(ops.sum(weights * ops.sum(ops.square(centred), axis=1)))
+
+
+def nc1(stats: CollapseStatistics) -> float:
+    """NC1 as paper A defines it: the trace ratio ``W / B``.
+
+    ``W`` is ``within_class_variance`` and ``B`` is ``between_class_variance``;
+    NC1 -> 0 as features collapse onto their class means. Papyan et al.'s
+    ``Tr(Sigma_W Sigma_B^+) / K`` is ``nc1_papyan``.
+
+    Args:
+        stats: statistics from ``collapse_statistics``.
+    """
+    between = between_class_variance(stats)
+    if between == 0.0:
+        raise ValueError("NC1 is undefined: all class means coincide (B = 0).")
+    return within_class_variance(stats) / between
+
+
+def nc1_papyan(stats: CollapseStatistics) -> float:
+    """NC1 of Papyan, Han & Donoho (PNAS 2020): ``Tr(Sigma_W Sigma_B^+) / K``.
+
+    ``Sigma_W = (1/N) sum_c sum_{i in c} (h_i - mu_c)(h_i - mu_c)^T`` and
+    ``Sigma_B = (1/K) sum_c (mu_c - mu_G)(mu_c - mu_G)^T`` (unweighted over classes,
+    ``mu_G`` the global mean, as in Papyan et al.'s code); ``^+`` is the
+    Moore-Penrose pseudo-inverse, computed from the SVD of the centred mean matrix
+    with NumPy's rank tolerance ``max(K, d) * eps * sigma_max``. Needs statistics
+    built with ``covariance=True``.
+
+    Args:
+        stats: statistics from ``collapse_statistics(..., covariance=True)``.
+    """
+    counts = _checked_counts(stats)
+    if stats.scatter is None:
+        raise ValueError(
+            "nc1_papyan needs the within-class scatter: build the statistics with "
+            "collapse_statistics(..., covariance=True)."
+        )
+    sigma_w = stats.scatter / float(counts.sum())
+    centred = stats.means - _global_mean(stats)[None, :]
+    # Sigma_B = V S^2 V^T / K, so
+    # Tr(Sigma_W Sigma_B^+) / K = sum_j v_j' Sigma_W v_j / s_j^2.
+    _, singular, vt = ops.svd(centred, full_matrices=False, compute_uv=True)
+    tolerance = max(stats.num_classes, stats.dim) * 1.1920929e-07 * ops.max(singular)
+    keep = ops.cast(singular > tolerance, "float32")
+    inverse_squares = keep / ops.maximum(ops.square(singular), 1e-30)
+    projected = ops.sum(ops.matmul(vt, sigma_w) * vt, axis=1)
+    return _float(ops.sum(projected * inverse_squares))
+
+
+def mean_feature_norm(stats: CollapseStatistics) -> float:
+    """Mean feature norm ``(1/N) sum_i ||h_i||_2``.
+
+    Args:
+        stats: statistics from ``collapse_statistics``.
+    """
+    counts = _checked_counts(stats)
+    return _float(ops.sum(stats.norm_sums)) / float(counts.sum())
+
+
+def max_feature_norm(stats: CollapseStatistics) -> float:
+    """Largest feature norm ``max_i ||h_i||_2`` (paper A's ``B_g`` on the sample).
+
+    Args:
+        stats: statistics from ``collapse_statistics``.
+    """
+    _checked_counts(stats)
+    return _float(ops.max(stats.max_norms))
+
+
+def rnc1(stats: CollapseStatistics, norm: str = "mean") -> float:
+    """Rescaled NC1 of paper A: ``RNC1 = W / s^2``.
+
+    ``W`` is the within-class variance, so RNC1 is the within-class variance of the
+    rescaled features ``h / s``. Paper A's text takes ``s = B_g = sup_x ||h(x)||_2``
+    (``norm="max"``, here the maximum over the sample); its code and plotted
+    figures take the mean feature norm ``s = (1/N) sum_i ||h_i||_2``
+    (``norm="mean"``, the default).
+
+    Args:
+        stats: statistics from ``collapse_statistics``.
+        norm: ``"mean"`` (paper A's figures and code) or ``"max"`` (its text).
+            Defaults to `"mean"`.
+    """
+    if norm == "mean":
+        scale = mean_feature_norm(stats)
+    elif norm == "max":
+        scale = max_feature_norm(stats)
+    else:
+        raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')
+    if scale == 0.0:
+        raise ValueError("RNC1 is undefined: every feature vector is zero.")
+    return within_class_variance(stats) / scale**2
+
+
+def nc2(stats: CollapseStatistics) -> float:
+    """NC2 of paper A: ``sigma_max(M) / sigma_min(M) = sqrt(cond(M M^T))``.
+
+    ``M`` is the ``(K, d)`` matrix of *uncentred* class means. NC2 -> 1 as the
+    means become orthogonal and equal in norm. With ``K > d`` the K means cannot
+    be orthogonal and ``M M^T`` is singular, so this raises a ValueError rather
+    than return an infinite or meaningless ratio.
+
+    Args:
+        stats: statistics from ``collapse_statistics``.
+    """
+    _checked_counts(stats)
+    if stats.num_classes > stats.dim:
+        raise ValueError(
+            "NC2 needs at least as many feature dimensions as classes. "
+            f"Received: K={stats.num_classes} classes, d={stats.dim} dimensions"
+        )
+    singular = ops.svd(stats.means, full_matrices=False, compute_uv=False)
+    smallest = _float(ops.min(singular))
+    if smallest == 0.0:
+        return float("inf")
+    return _float(ops.max(singular)) / smallest
+
+
+def nc3(stats: CollapseStatistics, classifier_kernel) -> float:
+    """NC3 (self-duality) of Papyan et al.: classifier vs centred class means.
+
+    ``NC3 = || A / ||A||_F - C / ||C||_F ||_F^2`` with ``A`` the ``(d, K)`` kernel
+    of the last (Dense) layer, ``logits = h A + b``, and ``C`` the ``(d, K)``
+    matrix whose column c is ``mu_c - mu_G``. It lies in ``[0, 4]`` and is 0 when
+    the classifier is proportional to the centred means. Squared, as in Papyan et
+    al.'s figures and code.
+
+    Args:
+        stats: statistics from ``collapse_statistics``.
+        classifier_kernel: ``(d, K)`` kernel of the read-out layer.
+    """
+    _checked_counts(stats)
+    kernel = ops.cast(ops.convert_to_tensor(classifier_kernel), "float32")
+    if tuple(kernel.shape) != (stats.dim, stats.num_classes):
+        raise ValueError(
+            f"classifier_kernel must have shape (d, K) = ({stats.dim}, "
+            f"{stats.num_classes}). Received: {tuple(kernel.shape)}"
+        )
+    centred = ops.transpose(stats.means - _global_mean(stats)[None, :])
+    difference = kernel / ops.norm(kernel) - centred / ops.norm(centred)
+    return _float(ops.sum(ops.square(difference)))
+
+
+def nc4(batches: Iterable, stats: CollapseStatistics) -> float:
+    """NC4: how often the nearest-class-mean rule agrees with the model.
+
+    A second pass over the data, given the class means from the first: the
+    fraction of samples with ``argmin_c ||h_i - mu_c|| == argmax_k f(x_i)_k``. It
+    tends to 1 under collapse (Papyan et al. plot the mismatch, ``1 - nc4``).
+
+    Args:
+        batches: an iterable of ``(features, predictions)`` pairs: ``(b, ...)``
+            features and either ``(b, K)`` model outputs (logits or probabilities;
+            their argmax is taken) or ``(b,)`` integer predicted classes.
+        stats: statistics from ``collapse_statistics`` over the same features.
+
+    Example:
+    ```python
+    stats = collapse_statistics([(features, labels)], num_classes=10)
+    nc4([(features, logits)], stats)
+    ```
+    """
+    _checked_counts(stats)
+    means = stats.means
+    mean_norms = ops.sum(ops.square(means), axis=1)
+    agree, total = 0.0, 0
+    for features, predictions in batches:
+        features = ops.cast(ops.convert_to_tensor(features), "float32")
+        features = ops.reshape(features, (ops.shape(features)[0], -1))
+        predictions = ops.convert_to_tensor(predictions)
+        if len(predictions.shape) > 1:
+            predictions = ops.argmax(predictions, axis=-1)
+        # ||h - mu_c||^2 up to the per-sample constant ||h||^2.
+        distances = mean_norms[None, :] - 2.0 * ops.matmul(
+            features, ops.transpose(means)
+        )
+        nearest = ops.argmin(distances, axis=1)
+        matches = ops.equal(nearest, ops.cast(predictions, nearest.dtype))
+        agree += _float(ops.sum(ops.cast(matches, "float32")))
+        total += int(features.shape[0])
+    if total == 0:
+        raise ValueError("nc4 received no batches.")
+    return agree / total
+
+
+def _checked_labels(labels, num_classes: int) -> np.ndarray:
+    labels = np.asarray(ops.convert_to_numpy(labels))
+    if labels.ndim != 1:
+        labels = labels.reshape(-1)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(labels == np.round(labels)):
+            raise ValueError("labels must be integer class indices.")
+        labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}). Received: {bad.size} labels "
+            f"out of range, e.g. {int(bad[0])}"
+        )
+    return labels.astype(np.int32)
+
+
+def _checked_counts(stats: CollapseStatistics) -> np.ndarray:
+    counts = np.asarray(ops.convert_to_numpy(stats.counts))
+    if counts.sum() == 0:
+        raise ValueError("The statistics hold no samples.")
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        raise ValueError(
+            f"Every class needs at least one sample. Received: {empty.size} empty "
+            f"class(es) out of {counts.size}: {empty[:10].tolist()}"
+        )
+    return counts
+
+
+def _global_mean(stats: CollapseStatistics):
+    return ops.sum(stats.means * stats.counts[:, None], axis=0) / ops.sum(stats.counts)
+
+
+def _float(value) -> float:
+    return float(keras.ops.convert_to_numpy(value))

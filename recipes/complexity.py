@@ -1,0 +1,219 @@
+"""Complexity dynamics: rises while memorizing, falls at grokking when regularized.
+
+Paper B (DeMoss et al., *The Complexity Dynamics of Grokking*, arXiv 2412.09810):
+the compressed size of the coarse-grained weights (``ComplexityMonitor``) rises while
+a network memorizes and, with regularization, falls when it generalizes; without
+regularization it stays high. This recipe trains the modadd model twice from the
+same initialization and data:
+
+- regularized (paper B's "ours"): AdamW weight decay 1.0, spectral entropy 0.1 on
+  the mean over weight matrices, Gaussian weight noise 1e-2;
+- unregularized: AdamW weight decay 0, no spectral entropy, no noise.
+
+It writes ``regularized/`` and ``unregularized/`` run folders, one ``figure.png``
+with both complexity curves above both accuracy curves (log step axis), and
+``summary.json`` with each run's peak and final complexity.
+
+    keras-grok run recipes/complexity.py --backend jax
+    keras-grok run recipes/complexity.py --set model=transformer p=113 \\
+        train_fraction=0.3 max_steps=20000
+
+The second line is paper B's transformer setting (slow on a CPU).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+
+from keras_grok.callbacks import ComplexityMonitor
+from keras_grok.callbacks.results import read_metrics, write_json_atomic
+from keras_grok.data.modular import modular_dataset
+from keras_grok.experiment import train_and_record
+from keras_grok.plots import Panel, plot_metrics
+from keras_grok.recipe import load_recipe
+from keras_grok.regularizers import add_spectral_entropy
+from keras_grok.weight_noise import WeightNoise
+
+_MODADD = Path(__file__).with_name("modadd.py")
+
+CONFIG = {
+    "p": 97,  # modulus
+    "op": "a+b",  # a+b, a-b, a*b, a/b, a^2+b^2 or a^2+ab+b^2
+    "train_fraction": 0.4,  # fraction of all pairs used for training
+    "model": "mlp",  # "mlp" or "transformer"
+    "embed_dim": 64,  # MLP embedding width (transformer: d_model); modadd: 128
+    "hidden": 128,  # MLP hidden width; modadd: 256
+    "transformer_layers": 1,
+    "learning_rate": 1e-3,
+    "beta_2": 0.98,
+    "batch_size": 512,
+    "weight_decay": 1.0,  # regularized run's AdamW weight decay
+    "spectral_entropy": 0.1,  # regularized run's strength on the mean entropy
+    "weight_noise": 0.01,  # regularized run's weight-noise std
+    "unregularized_weight_decay": 0.0,
+    "max_steps": 8000,  # both runs train this long
+    "schedule": "geometric:1.1",  # accuracy measurements
+    "complexity_schedule": "geometric:1.5",  # complexity measurements
+    "epsilons": [0.1],  # admitted loss increases (nats); the first is plotted
+    "complexity_examples": 1024,  # training examples the loss bound is measured on
+    "threshold": 0.99,  # accuracy that counts as memorized / generalized
+    "checkpoint_seconds": 10.0,
+    "seed": 0,
+}
+
+RUNS = ("regularized", "unregularized")
+
+
+def _modadd():
+    return load_recipe(_MODADD).module
+
+
+def validate(config: dict) -> None:
+    """Raises ValueError for a config this recipe cannot run."""
+    _modadd().validate(config)
+    for key in ("spectral_entropy", "weight_noise", "unregularized_weight_decay"):
+        if not config[key] >= 0 or not math.isfinite(config[key]):
+            raise ValueError(f"{key} must be finite and >= 0. Received: {config[key]}")
+    if not config["epsilons"] or any(e < 0 for e in config["epsilons"]):
+        raise ValueError(
+            f"epsilons must be one or more numbers >= 0. Received: {config['epsilons']}"
+        )
+    if config["complexity_examples"] < 1:
+        raise ValueError("complexity_examples must be >= 1.")
+
+
+def build(config: dict, regularized: bool, vocab_size: int, num_classes: int):
+    """The compiled model of one run: plain, or with spectral entropy and noise."""
+    modadd = _modadd()
+    decay = config["weight_decay" if regularized else "unregularized_weight_decay"]
+    model = modadd.build_model(
+        {**config, "weight_decay": decay}, vocab_size, num_classes
+    )
+    if not regularized:
+        return model
+    if config["spectral_entropy"] > 0:
+        add_spectral_entropy(model, config["spectral_entropy"])
+    if config["weight_noise"] > 0:
+        noisy = WeightNoise(model, config["weight_noise"], seed=config["seed"])
+        noisy.compile(optimizer=model.optimizer, loss=model.loss)
+        return noisy
+    return model
+
+
+def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
+    """Trains the regularized and the unregularized run and compares them."""
+    out_dir = Path(out_dir)
+    layout = "pairs" if config["model"] == "mlp" else "tokens"
+    split = modular_dataset(
+        config["p"], config["op"], config["train_fraction"], config["seed"], layout
+    )
+    n = config["complexity_examples"]
+    bound_data = (split.x_train[:n], split.y_train[:n])
+    summaries = {}
+    for name in RUNS:
+        keras.utils.set_random_seed(config["seed"])
+        model = build(
+            config, name == "regularized", split.vocab_size, split.num_classes
+        )
+        monitor = ComplexityMonitor(
+            bound_data, config["epsilons"], config["complexity_schedule"]
+        )
+        folder = out_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        if verbose:
+            print(f"{name} run -> {folder}")
+        summary = train_and_record(
+            model,
+            (split.x_train, split.y_train),
+            (split.x_test, split.y_test),
+            folder,
+            batch_size=config["batch_size"],
+            max_steps=config["max_steps"],
+            schedule=config["schedule"],
+            threshold=config["threshold"],
+            checkpoint_seconds=config["checkpoint_seconds"],
+            monitors=(monitor,),
+            progress_keys=("train_accuracy", "test_accuracy", "complexity_bits"),
+            panels=(COMPLEXITY, ACCURACIES),
+            verbose=verbose,
+            title=f"{name}: {config['op']} mod {config['p']}",
+        )
+        summaries[name] = {**summary, **complexity_summary(folder)}
+    records = merged_records(out_dir)
+    plot_metrics(
+        records,
+        out_dir / "figure.png",
+        (_both(COMPLEXITY), _both(ACCURACIES)),
+        title=f"{config['op']} mod {config['p']}, {config['model']}: "
+        "regularized vs unregularized",
+    )
+    summary = {
+        **{f"{name}_{k}": v for name, s in summaries.items() for k, v in s.items()},
+        "wall_time_s": sum(s["wall_time_s"] for s in summaries.values()),
+        "final_test_accuracy": summaries["regularized"]["final_test_accuracy"],
+        "memorized_at": summaries["regularized"]["memorized_at"],
+        "generalized_at": summaries["regularized"]["generalized_at"],
+    }
+    write_json_atomic(out_dir / "summary.json", summary)
+    if verbose:
+        print(closing_note(summaries))
+    return summary
+
+
+COMPLEXITY = Panel("complexity (bits)", ("complexity_bits",), log_y=True)
+ACCURACIES = Panel(
+    "accuracy", ("train_accuracy", "test_accuracy"), limits=(-0.02, 1.02)
+)
+
+
+def _both(panel: Panel) -> Panel:
+    keys = tuple(f"{run}_{key}" for run in RUNS for key in panel.keys)
+    return Panel(panel.label, keys, panel.log_y, panel.limits)
+
+
+def complexity_summary(folder: Path) -> dict:
+    """Peak and final complexity of one run, from its metrics.csv."""
+    rows = [
+        r
+        for r in read_metrics(folder / "metrics.csv")
+        if math.isfinite(r.get("complexity_bits", math.nan))
+    ]
+    if not rows:
+        return {}
+    peak = max(rows, key=lambda r: r["complexity_bits"])
+    final = rows[-1]
+    return {
+        "peak_complexity_bits": peak["complexity_bits"],
+        "peak_complexity_step": peak["step"],
+        "final_complexity_bits": final["complexity_bits"],
+        "peak_over_final": peak["complexity_bits"] / final["complexity_bits"],
+        "final_naive_bits": final["naive_bits"],
+        "final_compression_ratio": final["compression_ratio"],
+    }
+
+
+def merged_records(out_dir: Path) -> list[dict]:
+    """Both runs' metrics by step, keys prefixed with the run's name."""
+    merged: dict[int, dict] = {}
+    for name in RUNS:
+        for row in read_metrics(out_dir / name / "metrics.csv"):
+            entry = merged.setdefault(row["step"], {"step": row["step"]})
+            entry.update({f"{name}_{k}": v for k, v in row.items() if k != "step"})
+    return [merged[s] for s in sorted(merged)]
+
+
+def closing_note(summaries: dict) -> str:
+    lines = []
+    for name, s in summaries.items():
+        lines.append(
+            f"{name}: complexity peak {s.get('peak_complexity_bits', math.nan):.0f} "
+            f"bits at step {s.get('peak_complexity_step')}, final "
+            f"{s.get('final_complexity_bits', math.nan):.0f} bits "
+            f"(peak/final {s.get('peak_over_final', math.nan):.2f}); "
+            f"generalized_at={s['generalized_at']}, "
+            f"test accuracy {s['final_test_accuracy']:.3f}"
+        )
+    return "\n".join(lines)
