@@ -2,7 +2,23 @@
 
 from keras_grok.models.modular_mlp import modular_mlp
 from keras_grok.models.modular_transformer import modular_transformer
+from keras_grok.models.paper_a import (
+    ClassToken,
+    patch_transformer,
+    resnet18,
+    toy_cnn,
+    toy_mlp,
+)
 
 FEATURES_LAYER = "features"
 
-__all__ = ["FEATURES_LAYER", "modular_mlp", "modular_transformer"]
+__all__ = [
+    "ClassToken",
+    "FEATURES_LAYER",
+    "modular_mlp",
+    "modular_transformer",
+    "patch_transformer",
+    "resnet18",
+    "toy_cnn",
+    "toy_mlp",
+]

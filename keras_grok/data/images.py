@@ -1,0 +1,227 @@
+"""Image classification sets for grokking: MNIST, Fashion-MNIST, CIFAR-10 and digits.
+
+Paper A (Sakamoto & Sato, arXiv 2509.20829), following Omnigrok (Liu et al., 2023),
+trains on a small subset of the training split (the first 1,000 images) and tests on
+the whole test split, with inputs normalized per channel:
+``x = (pixel / 255 - mean_c) / std_c``.
+
+MNIST, Fashion-MNIST and CIFAR-10 come from tensorflow-datasets and must be prepared
+beforehand (keras-grok never downloads; see ``DatasetNotPreparedError``).
+``"digits"`` is scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), which
+needs no download: install the ``digits`` extra (``pip install keras-grok[digits]``).
+All loaders return NumPy arrays, which every Keras backend consumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from keras_grok.data.tfds_source import read_split
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where an image set comes from and how it is normalized.
+
+    ``mean`` and ``std`` are per channel, on pixels scaled to [0, 1].
+    """
+
+    tfds_name: str | None
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    default_train_size: int = 1000
+
+
+IMAGE_DATASETS: dict[str, ImageSource] = {
+    # The usual constants of each set's training split.
+    "mnist": ImageSource("mnist", 10, (0.1307,), (0.3081,)),
+    "fashion_mnist": ImageSource("fashion_mnist", 10, (0.2860,), (0.3530,)),
+    "cifar10": ImageSource(
+        "cifar10", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    ),
+    # Measured on all 1,797 images of scikit-learn's digits (pixels / 16).
+    "digits": ImageSource(None, 10, (0.3053,), (0.3760,), default_train_size=300),
+}
+"""The image sets by name, with their normalization constants."""
+
+DIGITS_TEST_SIZE = 497
+"""Digits has no official split: a fixed shuffle (seed 0) puts 1,300 images in the
+training pool and the last 497 in the test set."""
+
+
+@dataclass(frozen=True)
+class ImageSplit:
+    """A training subset and a test set of an image classification task.
+
+    ``x_*`` are float32 images ``(n, height, width, channels)`` (channels first when
+    the split was loaded with ``data_format="channels_first"``); ``y_*`` are int32
+    labels in ``[0, num_classes)``.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one image, as models expect it."""
+        return tuple(self.x_train.shape[1:])
+
+
+def load_images(
+    name: str,
+    train_size: int | None = None,
+    *,
+    test_size: int | None = None,
+    stratified: bool = False,
+    normalize: bool = True,
+    data_format: str | None = None,
+    data_dir: str | None = None,
+) -> ImageSplit:
+    """Loads a training subset and the test set of image set ``name``.
+
+    The training subset is the first ``train_size`` images of the training split,
+    as in paper A and Omnigrok, or with ``stratified=True`` the first
+    ``train_size // K`` images of each of the K classes (the remainder going to the
+    lowest classes), in the split's order.
+
+    Args:
+        name: ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"digits"``.
+        train_size: number of training images; None means the set's default
+            (1,000; 300 for digits). Defaults to `None`.
+        test_size: number of test images (the first ones); None means all.
+            Defaults to `None`.
+        stratified: draw the training subset class by class. Defaults to `False`.
+        normalize: apply ``(x - mean_c) / std_c`` with the set's constants;
+            otherwise pixels are scaled to [0, 1]. Defaults to `True`.
+        data_format: ``"channels_last"`` or ``"channels_first"``; None means
+            ``keras.config.image_data_format()``. Defaults to `None`.
+        data_dir: where prepared TFDS data lives; None means ``$TFDS_DATA_DIR``,
+            else ``~/tensorflow_datasets``. Ignored for digits. Defaults to `None`.
+
+    Returns:
+        An ``ImageSplit``.
+
+    Raises:
+        DatasetNotPreparedError: the TFDS data set is not prepared in ``data_dir``.
+        ValueError: an unknown name or format, or sizes the set cannot supply.
+        ImportError: digits without scikit-learn installed.
+
+    Example:
+    ```python
+    split = load_images("digits", train_size=300)
+    split.x_train.shape  # (300, 8, 8, 1)
+    ```
+    """
+    source = _source(name)
+    data_format = _data_format(data_format)
+    train_size = source.default_train_size if train_size is None else int(train_size)
+    if train_size < 1:
+        raise ValueError(f"train_size must be >= 1. Received: train_size={train_size}")
+    if test_size is not None and int(test_size) < 1:
+        raise ValueError(
+            f"test_size must be >= 1 or None. Received: test_size={test_size}"
+        )
+
+    if source.tfds_name is None:
+        x_pool, y_pool, x_test, y_test = _digits()
+    else:
+        # Without stratification only the first `train_size` images are read.
+        train = "train" if stratified else f"train[:{train_size}]"
+        test = "test" if test_size is None else f"test[:{test_size}]"
+        keys = ("image", "label")
+        x_pool, y_pool = read_split(source.tfds_name, train, keys, data_dir)
+        x_test, y_test = read_split(source.tfds_name, test, keys, data_dir)
+    if stratified:
+        index = stratified_indices(y_pool, train_size, source.num_classes)
+    else:
+        if len(x_pool) < train_size:
+            raise ValueError(
+                f"{name} has {len(x_pool)} training images; cannot take "
+                f"train_size={train_size}"
+            )
+        index = np.arange(train_size)
+    if test_size is not None:
+        x_test, y_test = x_test[:test_size], y_test[:test_size]
+
+    def prepare(x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32) / (16.0 if source.tfds_name is None else 255.0)
+        if normalize:
+            mean = np.asarray(source.mean, np.float32)
+            std = np.asarray(source.std, np.float32)
+            x = (x - mean) / std
+        if data_format == "channels_first":
+            x = np.transpose(x, (0, 3, 1, 2))
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    return ImageSplit(
+        name=name,
+        x_train=prepare(x_pool[index]),
+        y_train=y_pool[index].astype(np.int32),
+        x_test=prepare(x_test),
+        y_test=y_test.astype(np.int32),
+        num_classes=source.num_classes,
+    )
+
+
+def stratified_indices(labels: np.ndarray, size: int, num_classes: int) -> np.ndarray:
+    """Indices of the first ``size // K`` examples of each class (remainder to the
+    lowest classes), sorted, so the subset keeps the split's order.
+
+    Raises:
+        ValueError: a class has too few examples.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    per_class = np.full(num_classes, size // num_classes)
+    per_class[: size % num_classes] += 1
+    chosen = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per_class[c]:
+            raise ValueError(
+                f"class {c} has {len(members)} examples; a stratified subset of "
+                f"{size} needs {per_class[c]}"
+            )
+        chosen.append(members[: per_class[c]])
+    return np.sort(np.concatenate(chosen))
+
+
+def _source(name: str) -> ImageSource:
+    if name not in IMAGE_DATASETS:
+        raise ValueError(
+            f"Unknown image data set {name!r}. Allowed: {', '.join(IMAGE_DATASETS)}."
+        )
+    return IMAGE_DATASETS[name]
+
+
+def _data_format(data_format: str | None) -> str:
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "data_format must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format
+
+
+def _digits() -> tuple[np.ndarray, ...]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError(
+            "the digits data set needs scikit-learn: pip install 'keras-grok[digits]' "
+            "(or pip install scikit-learn)"
+        ) from None
+    bunch = load_digits()
+    images = bunch.images.reshape(-1, 8, 8, 1)
+    order = np.random.default_rng(0).permutation(len(images))
+    images, labels = images[order], bunch.target[order]
+    cut = len(images) - DIGITS_TEST_SIZE
+    return images[:cut], labels[:cut], images[cut:], labels[cut:]

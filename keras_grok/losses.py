@@ -1,0 +1,79 @@
+"""Losses of the papers' image experiments: squared error against one-hot targets.
+
+Omnigrok (Liu et al., 2023) and paper A (Sakamoto & Sato, arXiv 2509.20829) train
+their image models with the squared error between the outputs and one-hot targets,
+summed over the batch and the classes (not averaged):
+
+    L = sum_i sum_k (f_k(x_i) - onehot(y_i)_k)^2
+
+Cross-entropy is Keras' own ``keras.losses.SparseCategoricalCrossentropy``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_grok")
+def squared_error_one_hot(y_true, y_pred, sparse: bool = True):
+    """Per-example squared error against one-hot targets, summed over classes.
+
+    ``sum_k (y_pred[i, k] - onehot(y_true[i])[k])^2`` for each example i.
+
+    Args:
+        y_true: integer labels ``(batch,)`` or ``(batch, 1)`` if ``sparse``, else
+            one-hot (or any target) rows ``(batch, K)``.
+        y_pred: model outputs ``(batch, K)``.
+        sparse: whether ``y_true`` holds integer labels. Defaults to `True`.
+
+    Returns:
+        A ``(batch,)`` tensor.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    if sparse:
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        targets = ops.one_hot(labels, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+    else:
+        targets = ops.cast(y_true, y_pred.dtype)
+    return ops.sum(ops.square(y_pred - targets), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_grok")
+class SumSquaredError(keras.losses.Loss):
+    """Squared error against one-hot targets, summed over classes and the batch.
+
+    The loss of Omnigrok's and paper A's image experiments (MLP with init scale
+    alpha = 8, AdamW): ``L = sum_i sum_k (f_k(x_i) - onehot(y_i)_k)^2``. With the
+    default ``reduction="sum"`` the gradient grows with the batch size, as in the
+    papers; ``reduction="sum_over_batch_size"`` gives the per-example mean.
+
+    Args:
+        sparse: whether targets are integer labels (one-hot encoded here) rather
+            than one-hot rows. Defaults to `True`.
+        reduction: Keras loss reduction over the batch. Defaults to `"sum"`.
+        name: the loss's name. Defaults to `"sum_squared_error"`.
+        dtype: the loss computation's dtype. Defaults to `None`.
+
+    Example:
+    ```python
+    model.compile(optimizer="adamw", loss=keras_grok.losses.SumSquaredError())
+    model.fit(x_train, y_train_integer_labels)
+    ```
+    """
+
+    def __init__(
+        self,
+        sparse: bool = True,
+        reduction: str = "sum",
+        name: str = "sum_squared_error",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.sparse = bool(sparse)
+
+    def call(self, y_true, y_pred):
+        return squared_error_one_hot(y_true, y_pred, self.sparse)
+
+    def get_config(self):
+        return {**super().get_config(), "sparse": self.sparse}

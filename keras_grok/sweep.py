@@ -1,0 +1,329 @@
+"""Sweeps: many runs of one recipe in parallel processes, then one figure and table.
+
+Each run is a separate ``keras-grok run`` process with its own run folder, so it
+gets its own backend, checkpoint and resume logic. A run whose folder already holds
+a finished run is skipped, so an interrupted sweep resumes where it stopped; the
+results are then aggregated per swept value into mean +- std curves against the step
+and a table of ``memorized_at`` / ``generalized_at``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from keras_grok.callbacks.results import read_metrics, write_atomic
+from keras_grok.plots import plt
+from keras_grok.run_folder import RunFolder
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: the swept value, its seed, its folder and its command."""
+
+    value: float
+    seed: int
+    folder: Path
+    command: tuple[str, ...]
+
+
+def cli_command(
+    recipe: str | os.PathLike,
+    out: str | os.PathLike,
+    backend: str,
+    seed: int,
+    settings: dict,
+) -> tuple[str, ...]:
+    """The ``keras-grok run`` command line (through this Python) of one run."""
+    words = [f"{key}={_format(value)}" for key, value in settings.items()]
+    return (
+        sys.executable,
+        "-m",
+        "keras_grok.cli",
+        "run",
+        str(recipe),
+        "--backend",
+        backend,
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+        *(word for w in words for word in ("--set", w)),
+    )
+
+
+def _format(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(_format(v) for v in value)
+    return str(value)
+
+
+def run_all(
+    runs: Sequence[SweepRun],
+    parallel: int = 2,
+    log: Callable[[str], None] = print,
+    poll_seconds: float = 0.2,
+) -> dict[Path, int]:
+    """Runs the unfinished ``runs``, at most ``parallel`` at a time.
+
+    A run whose folder holds a finished run (``RunFolder.is_finished``) is skipped.
+    Each process writes its output to ``log.txt`` in its folder.
+
+    Args:
+        runs: the runs.
+        parallel: most processes at once, >= 1. Defaults to `2`.
+        log: called with one line per started, skipped or ended run.
+            Defaults to `print`.
+        poll_seconds: time between checks on running processes. Defaults to `0.2`.
+
+    Returns:
+        The exit code of every run that was started, by folder (skipped runs are
+        left out).
+    """
+    if parallel < 1:
+        raise ValueError(f"parallel must be >= 1. Received: parallel={parallel}")
+    waiting = []
+    for run in runs:
+        if RunFolder(run.folder).is_finished():
+            log(f"skip {run.folder.name} (finished)")
+        else:
+            waiting.append(run)
+    codes: dict[Path, int] = {}
+    active: list[tuple[SweepRun, subprocess.Popen, object]] = []
+    try:
+        while waiting or active:
+            while waiting and len(active) < parallel:
+                run = waiting.pop(0)
+                run.folder.mkdir(parents=True, exist_ok=True)
+                output = (run.folder / "log.txt").open("ab")
+                process = subprocess.Popen(
+                    run.command, stdout=output, stderr=subprocess.STDOUT
+                )
+                active.append((run, process, output))
+                log(f"start {run.folder.name}")
+            time.sleep(poll_seconds)
+            for item in list(active):
+                run, process, output = item
+                if process.poll() is not None:
+                    output.close()
+                    active.remove(item)
+                    codes[run.folder] = process.returncode
+                    state = "done" if process.returncode == 0 else "FAILED"
+                    log(f"{state} {run.folder.name} (exit {process.returncode})")
+    finally:  # interrupted: end the processes this call started, one by one
+        for _, process, output in active:
+            process.terminate()
+            process.wait()
+            output.close()
+    return codes
+
+
+def first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
+    """The first row's step whose ``key`` is >= ``threshold``, or None."""
+    for row in rows:
+        value = row.get(key, math.nan)
+        if isinstance(value, float) and value >= threshold:
+            return int(row["step"])
+    return None
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Mean and standard deviation over seeds of one metric, on shared steps."""
+
+    steps: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    count: np.ndarray
+
+
+def mean_curve(runs: Sequence[list[dict]], key: str) -> Curve | None:
+    """Mean +- std (over runs) of metric ``key`` against the step.
+
+    The runs' steps are merged; each run is interpolated linearly in log(step)
+    inside its own measured range and left out (NaN) outside it, so runs measured
+    at different steps still average. None if no run has the key.
+    """
+    series = []
+    for rows in runs:
+        points = [
+            (r["step"], r[key])
+            for r in rows
+            if isinstance(r.get(key), float) and math.isfinite(r[key])
+        ]
+        if points:
+            series.append(np.asarray(points, dtype=np.float64))
+    if not series:
+        return None
+    steps = np.unique(np.concatenate([s[:, 0] for s in series]))
+    values = np.full((len(series), len(steps)), np.nan)
+    for i, s in enumerate(series):
+        inside = (steps >= s[0, 0]) & (steps <= s[-1, 0])
+        values[i, inside] = np.interp(np.log(steps[inside]), np.log(s[:, 0]), s[:, 1])
+    count = np.sum(np.isfinite(values), axis=0)
+    mean = np.nanmean(values, axis=0)
+    std = np.sqrt(np.nanmean((values - mean) ** 2, axis=0))
+    return Curve(steps, mean, std, count)
+
+
+def summarize(
+    groups: dict[float, list[list[dict]]],
+    train_threshold: float,
+    test_threshold: float,
+) -> list[dict]:
+    """One table row per swept value: grokking times and accuracies over its runs.
+
+    ``memorized_at`` (train accuracy >= ``train_threshold``) and ``generalized_at``
+    (test accuracy >= ``test_threshold``) are averaged over the runs that reached
+    them; ``*_runs`` counts those runs. ``best_test_accuracy`` and
+    ``final_test_accuracy`` are averaged over all runs.
+    """
+    table = []
+    for value in sorted(groups, reverse=True):
+        runs = groups[value]
+        row: dict = {"value": value, "runs": len(runs)}
+        for name, key, threshold in (
+            ("memorized_at", "train_accuracy", train_threshold),
+            ("generalized_at", "test_accuracy", test_threshold),
+        ):
+            steps = [first_step_at(rows, key, threshold) for rows in runs]
+            reached = [s for s in steps if s is not None]
+            row[name] = float(np.mean(reached)) if reached else None
+            row[f"{name}_std"] = float(np.std(reached)) if reached else None
+            row[f"{name}_runs"] = len(reached)
+        for name, pick in (("best", max), ("final", lambda v: v[-1])):
+            accuracies = [
+                pick(v) for v in (_finite(rows, "test_accuracy") for rows in runs) if v
+            ]
+            row[f"{name}_test_accuracy"] = (
+                float(np.mean(accuracies)) if accuracies else None
+            )
+        table.append(row)
+    return table
+
+
+def _finite(rows: list[dict], key: str) -> list[float]:
+    return [
+        r[key] for r in rows if isinstance(r.get(key), float) and math.isfinite(r[key])
+    ]
+
+
+def table_markdown(table: list[dict], value_name: str = "weight decay") -> str:
+    """The table as Markdown, grokking times as ``mean ± std (reached/runs)``."""
+
+    def times(row: dict, name: str) -> str:
+        if row[name] is None:
+            return f"not reached (0/{row['runs']})"
+        return (
+            f"{row[name]:.0f} ± {row[f'{name}_std']:.0f} "
+            f"({row[f'{name}_runs']}/{row['runs']})"
+        )
+
+    def accuracy(value: float | None) -> str:
+        return "—" if value is None else f"{value:.3f}"
+
+    lines = [
+        f"| {value_name} | memorized_at | generalized_at | best test acc "
+        "| final test acc |",
+        "|---|---|---|---|---|",
+    ]
+    for row in table:
+        lines.append(
+            f"| {row['value']:g} | {times(row, 'memorized_at')} "
+            f"| {times(row, 'generalized_at')} "
+            f"| {accuracy(row['best_test_accuracy'])} "
+            f"| {accuracy(row['final_test_accuracy'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def table_csv(table: list[dict]) -> str:
+    """The table as CSV (empty cells for never reached)."""
+    columns = list(table[0]) if table else ["value"]
+    lines = [",".join(columns)]
+    for row in table:
+        lines.append(",".join("" if row[c] is None else str(row[c]) for c in columns))
+    return "\n".join(lines) + "\n"
+
+
+def read_groups(runs: Sequence[SweepRun]) -> dict[float, list[list[dict]]]:
+    """The metrics of each finished run, grouped by swept value."""
+    groups: dict[float, list[list[dict]]] = {}
+    for run in runs:
+        folder = RunFolder(run.folder)
+        if folder.is_finished():
+            groups.setdefault(run.value, []).append(read_metrics(folder.metrics))
+    return groups
+
+
+def plot_sweep(
+    groups: dict[float, list[list[dict]]],
+    path: str | os.PathLike,
+    panels: Sequence[tuple[str, tuple[str, ...], bool]],
+    title: str = "",
+    value_name: str = "wd",
+) -> None:
+    """Draws mean +- std curves per swept value into a PNG, atomically.
+
+    Args:
+        groups: metrics rows of each run, by swept value.
+        path: where to write the PNG.
+        panels: ``(label, keys, log_y)`` per panel; the first key of a panel is
+            drawn solid, the others dashed, dotted, ... in the value's colour.
+        title: the figure's title. Defaults to `""`.
+        value_name: the swept value's name in the legend. Defaults to `"wd"`.
+    """
+    figure, axes = plt.subplots(
+        len(panels), 1, figsize=(7, 1.2 + 2.8 * len(panels)), dpi=120, sharex=True
+    )
+    axes = [axes] if len(panels) == 1 else list(axes)
+    colours = plt.get_cmap("viridis")
+    values = sorted(groups, reverse=True)
+    for axis, (label, keys, log_y) in zip(axes, panels):
+        for i, value in enumerate(values):
+            colour = colours(i / max(len(values) - 1, 1))
+            for key, style in zip(keys, ("-", "--", ":", "-.")):
+                curve = mean_curve(groups[value], key)
+                if curve is None:
+                    continue
+                name = f"{value_name} {value:g}" if style == "-" else None
+                axis.plot(curve.steps, curve.mean, style, color=colour, label=name)
+                axis.fill_between(
+                    curve.steps,
+                    curve.mean - curve.std,
+                    curve.mean + curve.std,
+                    color=colour,
+                    alpha=0.2,
+                    linewidth=0,
+                )
+        axis.set_xscale("log")
+        if log_y:
+            axis.set_yscale("log")
+        styles = ", ".join(
+            f"{k} {s}" for k, s in zip(keys, ("solid", "dashed", "dotted"))
+        )
+        axis.set_ylabel(label)
+        axis.set_title(styles, fontsize="small", loc="right")
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(loc="best", fontsize="small")
+    axes[0].set_title(title, loc="left")
+    axes[-1].set_xlabel("optimization step")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    write_atomic(path, buffer.getvalue())

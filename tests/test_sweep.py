@@ -1,0 +1,172 @@
+"""The weight-decay sweep: aggregation, skipping finished runs, a tiny real sweep."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keras_grok import cli
+from keras_grok.sweep import (
+    SweepRun,
+    cli_command,
+    first_step_at,
+    mean_curve,
+    run_all,
+    summarize,
+    table_markdown,
+)
+
+ROOT = Path(__file__).parents[1]
+
+
+def rows(steps, train, test):
+    return [
+        {"step": s, "train_accuracy": float(a), "test_accuracy": float(b)}
+        for s, a, b in zip(steps, train, test)
+    ]
+
+
+def test_mean_curve_is_the_mean_and_std_over_runs_on_shared_steps():
+    a = rows([1, 10, 100], [0.1, 0.5, 1.0], [0.1, 0.2, 0.3])
+    b = rows([1, 10, 100], [0.3, 0.7, 1.0], [0.1, 0.4, 0.9])
+    curve = mean_curve([a, b], "test_accuracy")
+    np.testing.assert_array_equal(curve.steps, [1, 10, 100])
+    np.testing.assert_allclose(curve.mean, [0.1, 0.3, 0.6], atol=1e-12)
+    np.testing.assert_allclose(curve.std, [0.0, 0.1, 0.3], atol=1e-12)
+    assert mean_curve([a, b], "rnc1") is None
+
+
+def test_runs_measured_at_other_steps_are_interpolated_in_log_step():
+    a = rows([1, 100], [0.0, 1.0], [0.0, 1.0])
+    b = rows([1, 10], [0.5, 0.5], [0.5, 0.5])
+    curve = mean_curve([a, b], "test_accuracy")
+    np.testing.assert_array_equal(curve.steps, [1, 10, 100])
+    # a at step 10 is halfway in log(step); b has no value at 100.
+    np.testing.assert_allclose(curve.mean, [0.25, 0.5, 1.0], atol=1e-12)
+    np.testing.assert_array_equal(curve.count, [2, 2, 1])
+
+
+def test_summary_table_averages_grokking_times_over_the_runs_that_reached_them():
+    groups = {
+        0.1: [
+            rows([1, 10, 100, 1000], [0.5, 1.0, 1.0, 1.0], [0.1, 0.1, 0.9, 0.9]),
+            rows([1, 10, 100, 1000], [0.5, 0.9, 1.0, 1.0], [0.1, 0.1, 0.1, 0.95]),
+        ],
+        0.01: [rows([1, 10, 100, 1000], [0.5, 1.0, 1.0, 1.0], [0.1, 0.1, 0.2, 0.3])],
+    }
+    table = summarize(groups, train_threshold=0.99, test_threshold=0.85)
+    assert [row["value"] for row in table] == [0.1, 0.01]
+    big, small = table
+    assert big["memorized_at"] == 55.0 and big["memorized_at_std"] == 45.0
+    assert big["generalized_at"] == 550.0 and big["generalized_at_runs"] == 2
+    assert big["best_test_accuracy"] == pytest.approx(0.925)
+    assert small["generalized_at"] is None and small["generalized_at_runs"] == 0
+    assert small["final_test_accuracy"] == pytest.approx(0.3)
+    markdown = table_markdown(table)
+    assert "| 0.1 | 55 ± 45 (2/2) | 550 ± 450 (2/2) | 0.925 | 0.925 |" in markdown
+    assert "not reached (0/1)" in markdown
+    assert first_step_at(groups[0.01][0], "test_accuracy", 0.25) == 1000
+
+
+def test_nan_values_never_count_as_reached():
+    nan_rows = [{"step": 5, "test_accuracy": math.nan}]
+    assert first_step_at(nan_rows, "test_accuracy", 0.0) is None
+
+
+def fake_run(folder: Path, value: float) -> SweepRun:
+    # A "run" that records that it ran and finishes by writing summary.json.
+    script = (
+        "import pathlib, sys; p = pathlib.Path(sys.argv[1]); "
+        "(p / 'ran').write_text('x'); (p / 'summary.json').write_text('{}')"
+    )
+    return SweepRun(value, 0, folder, (sys.executable, "-c", script, str(folder)))
+
+
+def test_finished_runs_are_skipped_and_the_others_run(tmp_path):
+    done, todo = tmp_path / "done", tmp_path / "todo"
+    done.mkdir()
+    (done / "summary.json").write_text("{}")
+    lines = []
+    codes = run_all([fake_run(done, 1.0), fake_run(todo, 2.0)], 2, lines.append)
+    assert codes == {todo: 0}
+    assert (todo / "ran").exists() and not (done / "ran").exists()
+    assert "skip done (finished)" in lines
+    again = run_all([fake_run(done, 1.0), fake_run(todo, 2.0)], 2, lines.append)
+    assert again == {}
+
+
+def test_a_failing_run_reports_its_exit_code_and_keeps_its_log(tmp_path):
+    failing = SweepRun(
+        1.0, 0, tmp_path / "bad", (sys.executable, "-c", "print('boom'); exit(3)")
+    )
+    assert run_all([failing], 1, lambda _: None) == {tmp_path / "bad": 3}
+    assert "boom" in (tmp_path / "bad" / "log.txt").read_text()
+    with pytest.raises(ValueError, match="parallel must be >= 1"):
+        run_all([failing], 0)
+
+
+def test_cli_command_forwards_settings_as_typed_words():
+    command = cli_command(
+        "r.py", "out", "jax", 3, {"a": None, "b": True, "c": [0.3, 0.1], "d": 2.5}
+    )
+    assert command[:3] == (sys.executable, "-m", "keras_grok.cli")
+    assert command[3:] == (
+        "run", "r.py", "--backend", "jax", "--out", "out", "--seed", "3",
+        "--set", "a=none", "--set", "b=true", "--set", "c=0.3,0.1", "--set", "d=2.5",
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sklearn") is None, reason="needs scikit-learn (digits)"
+)
+def test_a_tiny_digits_sweep_aggregates_and_never_reruns_finished_runs(tmp_path):
+    out = tmp_path / "sweep"
+    args = [
+        "run",
+        str(ROOT / "recipes" / "weight_decay_sweep.py"),
+        "--backend",
+        keras.backend.backend(),
+        "--out",
+        str(out),
+        "--set",
+        "dataset=digits",
+        "weight_decays=0.3,0.03",
+        "seeds=0",
+        "max_steps=30",
+        "train_size=50",
+        "hidden=16",
+        "schedule=geometric:2",
+        "checkpoint_seconds=1000",
+    ]
+    result = CliRunner().invoke(cli.main, args)
+    assert result.exit_code == 0, result.output + str(result.exception)
+    for name in ("figure.png", "table.md", "table.csv", "summary.json"):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["value"] for row in summary["table"]] == [0.3, 0.03]
+    assert all(row["runs"] == 1 for row in summary["table"])
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert runs == ["wd=0.03-seed=0", "wd=0.3-seed=0"]
+    child = json.loads((out / "runs" / "wd=0.3-seed=0" / "config.json").read_text())
+    assert child["config"]["weight_decay"] == 0.3 and child["config"]["hidden"] == 16
+    assert child["backend"] == keras.backend.backend()
+
+    # Interrupted after its runs: nothing is rerun, the aggregate is written again.
+    (out / "summary.json").unlink()
+    kept = out / "runs" / "wd=0.3-seed=0" / "metrics.csv"
+    before = kept.read_bytes(), kept.stat().st_mtime_ns
+    again = CliRunner().invoke(cli.main, args)
+    assert again.exit_code == 0, again.output + str(again.exception)
+    assert "skip wd=0.3-seed=0 (finished)" in again.output
+    assert "skip wd=0.03-seed=0 (finished)" in again.output
+    assert "start" not in again.output
+    assert (kept.read_bytes(), kept.stat().st_mtime_ns) == before
+    assert (out / "summary.json").exists()
