@@ -44,8 +44,8 @@ CONFIG = {
     "op": "a+b",  # a+b, a-b, a*b, a/b, a^2+b^2 or a^2+ab+b^2
     "train_fraction": 0.4,  # fraction of all pairs used for training
     "model": "mlp",  # "mlp" or "transformer"
-    "embed_dim": 64,  # MLP embedding width (transformer: d_model); modadd: 128
-    "hidden": 128,  # MLP hidden width; modadd: 256
+    "embed_dim": 128,  # MLP embedding width (transformer: d_model)
+    "hidden": 256,  # MLP hidden width
     "transformer_layers": 1,
     "learning_rate": 1e-3,
     "beta_2": 0.98,
@@ -54,7 +54,7 @@ CONFIG = {
     "spectral_entropy": 0.1,  # regularized run's strength on the mean entropy
     "weight_noise": 0.01,  # regularized run's weight-noise std
     "unregularized_weight_decay": 0.0,
-    "max_steps": 8000,  # both runs train this long
+    "max_steps": 10000,  # both runs train this long
     "schedule": "geometric:1.1",  # accuracy measurements
     "complexity_schedule": "geometric:1.5",  # complexity measurements
     "epsilons": [0.1],  # admitted loss increases (nats); the first is plotted
