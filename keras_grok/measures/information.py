@@ -219,8 +219,13 @@ def kde_mutual_information(
     ``I(Z;X) = mean_i [log N(0; 0, std^2 I) - log((1/R) sum_j N(z_i; z_j, std^2 I))]
     = mean_i [log R - logsumexp_j(-||z_i - z_j||^2 / (2 std^2))]``,
 
-    at most ``log R``. ``I(Z;X|Y)`` is the same within each class (references and
-    evaluations of class y only, ``R_y`` references), averaged over classes with
+    in nats. Because references and evaluations are disjoint, this is not capped
+    at ``log R``: an evaluation point far from every reference (relative to
+    ``std``) adds about ``min_j ||z_i - z_j||^2 / (2 std^2)``, so with the default
+    ``std = 0.1`` unnormalized features of large norm give very large values;
+    compare runs of one model, or rescale ``z`` first. ``I(Z;X|Y)`` is the same
+    within each class (references and evaluations of class y only, ``R_y``
+    references), averaged over classes with
     weights ``p(y)``, the evaluation frequencies (classes without a reference or
     an evaluation sample are left out and the weights renormalized); and
     ``I(Z;Y) = I(Z;X) - I(Z;X|Y)``.
