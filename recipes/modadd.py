@@ -10,8 +10,9 @@ after several thousand more, in about a minute on a laptop CPU.
 By default the run also tracks neural collapse of the ``"features"`` layer on the
 train and test sets (``rnc1``, ``val_rnc1``, ``nc2``, ``val_nc2``, ... in
 metrics.csv; paper A, Sakamoto & Sato, arXiv 2509.20829): RNC1 and NC2 panels sit
-under the accuracy panel. ``--set collapse=false`` (or ``collapse_test=false``)
-turns it off.
+under the accuracy panel, measured at ``collapse_schedule`` (x1.3 steps: each
+measurement is a forward pass over all pairs). ``--set collapse=false`` (or
+``collapse_test=false``) turns it off.
 
 The second line is paper B's setting (DeMoss et al., arXiv 2412.09810): a one-layer
 transformer on [a, op, b, =] tokens; ``op=`` picks any of the six operations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import keras
 
-from keras_grok.callbacks import CollapseMonitor
+from keras_grok.callbacks import CollapseMonitor, resolve_schedule
 from keras_grok.data.modular import modular_dataset
 from keras_grok.experiment import train_and_record
 from keras_grok.models import modular_mlp, modular_transformer
@@ -49,6 +50,7 @@ CONFIG = {
     "checkpoint_seconds": 10.0,  # least time between checkpoints
     "collapse": True,  # track neural collapse (RNC1, NC2, ...) of the features
     "collapse_test": True,  # ... on the test set too (val_rnc1, val_nc2, ...)
+    "collapse_schedule": "geometric:1.3",  # sparser: each costs a forward pass
     "seed": 0,
 }
 
@@ -63,6 +65,9 @@ def validate(config: dict) -> None:
     for key in ("batch_size", "max_steps", "embed_dim", "hidden", "transformer_layers"):
         if config[key] < 1:
             raise ValueError(f"{key} must be >= 1. Received: {config[key]}")
+    for key in ("schedule", "collapse_schedule"):
+        if key in config:  # other recipes reuse this check on their configs
+            resolve_schedule(config[key], config["max_steps"])
 
 
 def build_model(config: dict, vocab_size: int, num_classes: int) -> keras.Model:
@@ -105,7 +110,7 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
                 (split.x_train, split.y_train),
                 layer="features",
                 val_data=test,
-                schedule=config["schedule"],
+                schedule=config["collapse_schedule"],
                 num_classes=split.num_classes,
             ),
         )

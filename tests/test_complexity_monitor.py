@@ -91,7 +91,7 @@ def test_bad_arguments_are_refused():
         ComplexityMonitor(data, codec="rar")
 
 
-@pytest.mark.slow  # two tiny runs, but JAX compiles SVD gradients: ~1 min
+@pytest.mark.slow  # two tiny runs and their figures: ~20 s on JAX
 def test_the_complexity_recipe_runs_both_settings_and_writes_one_figure(tmp_path):
     from pathlib import Path
 

@@ -62,6 +62,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._started = self._last_save = time.perf_counter()
+        # Read once: on JAX each read of `self.model` syncs the training state.
+        self._trained_model = self.model
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
@@ -69,7 +71,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         if (
             now - self._last_save >= self.every_seconds
             or last_epoch
-            or self.model.stop_training
+            or self._trained_model.stop_training
         ):
             self.save(epoch + 1)
             self._last_save = time.perf_counter()

@@ -96,6 +96,13 @@ class ScheduledMonitor(keras.callbacks.Callback):
         self.records = [r for r in self.records if r["step"] <= start]
         self._completed = start
         self._epoch_start = start
+        # On JAX every read of `self.model` copies the training state into the
+        # model's variables (Keras' Callback.model syncs), so per-batch and
+        # per-epoch code reads this reference instead.
+        self._trained_model = self.model
+        self._steps_per_execution = int(
+            getattr(self._trained_model, "steps_per_execution", 1) or 1
+        )
         self._advance(start if self.records else start - 1)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -107,11 +114,12 @@ class ScheduledMonitor(keras.callbacks.Callback):
         if self._completed >= self._next_due:
             sync_model_state(self.model)
             self._record(self._completed)
-        self._completed = self._epoch_start + batch + self._steps_per_execution()
+        self._completed = self._epoch_start + batch + self._steps_per_execution
 
     def on_epoch_end(self, epoch, logs=None):
         last_epoch = (
-            epoch + 1 >= self.params.get("epochs", 0) or self.model.stop_training
+            epoch + 1 >= self.params.get("epochs", 0)
+            or self._trained_model.stop_training
         )
         measured = self.records and self.records[-1]["step"] == self._completed
         if self._completed >= self._next_due or (last_epoch and not measured):
@@ -125,9 +133,6 @@ class ScheduledMonitor(keras.callbacks.Callback):
         if not self.records or self.records[-1]["step"] < self._completed:
             sync_model_state(self.model)
             self._record(self._completed)
-
-    def _steps_per_execution(self) -> int:
-        return int(getattr(self.model, "steps_per_execution", 1) or 1)
 
     def _record(self, step: int) -> None:
         values = self.measure(step)
