@@ -82,6 +82,11 @@ def plot_metrics(
         axis.legend(loc="best", fontsize="small")
     axes[0].set_title(title)
     axes[-1].set_xlabel("optimization step")
+    save_figure(figure, path)
+
+
+def save_figure(figure, path: str | os.PathLike) -> None:
+    """Lays out ``figure``, writes it as a PNG atomically and closes it."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -9,7 +9,6 @@ and a table of ``memorized_at`` / ``generalized_at``.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import subprocess
@@ -21,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_grok.callbacks.results import read_metrics, write_atomic
-from keras_grok.plots import plt
+from keras_grok.callbacks.results import read_metrics
+from keras_grok.plots import plt, save_figure
 from keras_grok.run_folder import RunFolder
 
 
@@ -322,8 +321,4 @@ def plot_sweep(
             axis.legend(loc="best", fontsize="small")
     axes[0].set_title(title, loc="left")
     axes[-1].set_xlabel("optimization step")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    write_atomic(path, buffer.getvalue())
+    save_figure(figure, path)

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_grok.measures import information
+from keras_grok.measures import information, lossy_compression
 from tests.testing import to_numpy
 
 RTOL = 1e-4
@@ -112,11 +112,11 @@ def test_kde_mutual_information_matches_float64_reference():
 def test_knn_entropy_of_a_standard_normal_is_close_to_closed_form(dim):
     samples = np.random.default_rng(dim).normal(size=(5000, dim))
     closed_form = 0.5 * dim * math.log(2 * math.pi * math.e)
-    assert abs(information.knn_entropy(samples) - closed_form) < 0.05
+    assert abs(lossy_compression.knn_entropy(samples) - closed_form) < 0.05
 
 
 def test_berrett_weights_cancel_the_leading_bias_terms():
-    weights = information.berrett_weights(5, 8)
+    weights = lossy_compression.berrett_weights(5, 8)
     assert weights.sum() == pytest.approx(1.0)
     orders = np.arange(1, 6)
     for level in (1, 2):
@@ -125,15 +125,15 @@ def test_berrett_weights_cancel_the_leading_bias_terms():
             - np.vectorize(math.lgamma)(orders)
         )
         assert abs(weights @ terms) < 1e-9
-    np.testing.assert_array_equal(information.berrett_weights(5, 3), np.eye(5)[4])
+    np.testing.assert_array_equal(lossy_compression.berrett_weights(5, 3), np.eye(5)[4])
 
 
 def test_whitening_gives_identity_covariance_and_pca_keeps_leading_axes():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(500, 3)) @ np.array([[3.0, 0, 0], [1, 1, 0], [0, 2, 0.5]])
     with information.float64_scope():
-        white = to_numpy(information.whiten(x))
-        projected = to_numpy(information.pca_project(x, 2))
+        white = to_numpy(lossy_compression.whiten(x))
+        projected = to_numpy(lossy_compression.pca_project(x, 2))
     np.testing.assert_allclose(np.cov(white.T), np.eye(3), atol=1e-4)  # ridge 1e-6
     centred = x - x.mean(0)
     singular = np.linalg.svd(centred, compute_uv=False)
@@ -147,8 +147,8 @@ def test_compression_mi_sees_dependence_and_label_information():
     y = rng.integers(0, 4, 2000)
     code = rng.normal(size=(2000, 4))
     z = np.concatenate([code[:, :2] + 0.1 * rng.normal(size=(2000, 2)), y[:, None]], 1)
-    dependent = information.compression_mutual_information(z, code, y)
-    independent = information.compression_mutual_information(
+    dependent = lossy_compression.compression_mutual_information(z, code, y)
+    independent = lossy_compression.compression_mutual_information(
         rng.normal(size=(2000, 3)), code, y
     )
     # kNN bias in the 7-dimensional joint space is about 0.1 nats at N = 2000.
@@ -158,12 +158,12 @@ def test_compression_mi_sees_dependence_and_label_information():
 
 def test_input_encoder_is_cached_on_disk(tmp_path):
     x = np.random.default_rng(6).normal(size=(64, 6)).astype("float32")
-    first = information.fit_input_encoder(
+    first = lossy_compression.fit_input_encoder(
         x, epochs=1, batch_size=32, cache_dir=str(tmp_path)
     )
     files = os.listdir(tmp_path)
     assert len(files) == 1 and files[0].endswith(".weights.h5")
-    again = information.fit_input_encoder(
+    again = lossy_compression.fit_input_encoder(
         x, epochs=1, batch_size=32, cache_dir=str(tmp_path)
     )
     assert os.listdir(tmp_path) == files
@@ -182,6 +182,8 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="one per row"):
         information.kde_mutual_information(z, y[:10], num_references=5)
     with pytest.raises(ValueError, match="more samples than k"):
-        information.knn_entropy(z[:5])
+        lossy_compression.knn_entropy(z[:5])
     with pytest.raises(ValueError, match="more than k=5 samples in every class"):
-        information.compression_mutual_information(z, x[:, :4], np.arange(50) % 20)
+        lossy_compression.compression_mutual_information(
+            z, x[:, :4], np.arange(50) % 20
+        )

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_grok.measures.complexity import effective_rank, spectral_entropy
+from keras_grok.measures.spectral import effective_rank, spectral_entropy
 from keras_grok.regularizers import SpectralEntropy, add_spectral_entropy
 from tests.testing import assert_allclose, backend, to_numpy
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.measures import complexity
+from keras_grok.measures import complexity, spectral
 
 
 class ComplexityMonitor(ScheduledMonitor):
@@ -140,10 +140,8 @@ class ComplexityMonitor(ScheduledMonitor):
             if len(self.epsilons) > 1:
                 values.update({f"{k}_eps{epsilon:g}": v for k, v in figures.items()})
         values["compression_ratio"] = values["naive_bits"] / values["complexity_bits"]
-        values["spectral_entropy"] = complexity.mean_over_matrices(
-            complexity.spectral_entropy, weights
-        )
-        values["effective_rank"] = complexity.mean_over_matrices(
-            complexity.effective_rank, weights
-        )
+        entropies = spectral.spectral_entropies(weights)
+        empty = entropies.size == 0
+        values["spectral_entropy"] = math.nan if empty else entropies.mean()
+        values["effective_rank"] = math.nan if empty else np.exp(entropies).mean()
         return {k: float(v) for k, v in values.items()}

@@ -9,7 +9,7 @@ from keras_grok.callbacks.collapse import _check_classes, _labelled
 from keras_grok.callbacks.features import FeatureReduction
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.measures import information
+from keras_grok.measures import information, lossy_compression
 
 _NAMES = {
     "nhsic": ("nhsic_zx", "nhsic_zy"),
@@ -125,7 +125,7 @@ class InformationPlaneMonitor(ScheduledMonitor):
         """The autoencoder codes of ``data``'s inputs (trained or loaded once)."""
         if self._codes is None:
             source = self.x if self.encoder_data is None else self.encoder_data
-            encoder = information.fit_input_encoder(
+            encoder = lossy_compression.fit_input_encoder(
                 np.asarray(source, dtype="float32"),
                 epochs=self.encoder_epochs,
                 seed=self.seed,
@@ -149,7 +149,7 @@ class InformationPlaneMonitor(ScheduledMonitor):
                 z, one_hot, "linear", seed=self.seed
             )
         if "compression" in self.estimators:
-            mi = information.compression_mutual_information(
+            mi = lossy_compression.compression_mutual_information(
                 z, self.input_codes(), self.y
             )
             values["mi_zx"], values["mi_zy"] = mi["zx"], mi["zy"]

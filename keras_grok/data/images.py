@@ -139,15 +139,10 @@ def load_images(
         keys = ("image", "label")
         x_pool, y_pool = read_split(source.tfds_name, train, keys, data_dir)
         x_test, y_test = read_split(source.tfds_name, test, keys, data_dir)
-    if stratified:
-        index = stratified_indices(y_pool, train_size, source.num_classes)
-    else:
-        if len(x_pool) < train_size:
-            raise ValueError(
-                f"{name} has {len(x_pool)} training images; cannot take "
-                f"train_size={train_size}"
-            )
-        index = np.arange(train_size)
+    description = f"{name} has {len(y_pool)} training images"
+    index = training_subset(
+        y_pool, train_size, source.num_classes, stratified, description
+    )
     if test_size is not None:
         x_test, y_test = x_test[:test_size], y_test[:test_size]
 
@@ -169,6 +164,26 @@ def load_images(
         y_test=y_test.astype(np.int32),
         num_classes=source.num_classes,
     )
+
+
+def training_subset(
+    labels: np.ndarray,
+    size: int,
+    num_classes: int,
+    stratified: bool,
+    description: str,
+) -> np.ndarray:
+    """Indices of the training subset: the first ``size`` examples, or stratified.
+
+    Raises:
+        ValueError: too few examples; ``description`` names them in the message
+            (e.g. "mnist has 500 training images").
+    """
+    if stratified:
+        return stratified_indices(labels, size, num_classes)
+    if len(labels) < size:
+        raise ValueError(f"{description}; cannot take train_size={size}")
+    return np.arange(size)
 
 
 def stratified_indices(labels: np.ndarray, size: int, num_classes: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_grok.data.images import stratified_indices
+from keras_grok.data.images import training_subset
 from keras_grok.data.tfds_source import read_split
 
 
@@ -126,15 +126,10 @@ def load_text(
         test = f"{test}[:{test_size}]"
     *train_texts, y_pool = read_split(source.tfds_name, train, keys, data_dir)
     *test_texts, y_test = read_split(source.tfds_name, test, keys, data_dir)
-    if stratified:
-        index = stratified_indices(y_pool, train_size, source.num_classes)
-    else:
-        if len(y_pool) < train_size:
-            raise ValueError(
-                f"{name} has {len(y_pool)} training texts; cannot take "
-                f"train_size={train_size}"
-            )
-        index = np.arange(train_size)
+    description = f"{name} has {len(y_pool)} training texts"
+    index = training_subset(
+        y_pool, train_size, source.num_classes, stratified, description
+    )
     texts = _join(train_texts)[index]
     test_texts = _join(test_texts)[: test_size or None]
 

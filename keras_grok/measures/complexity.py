@@ -1,4 +1,4 @@
-"""Complexity of weights: spectral entropy, ranks, and compressed coarse-grained size.
+"""Complexity of weights: the compressed size of their coarse-grained form.
 
 Paper B (DeMoss, Sapora, Foerster, Hawes & Posner, *The Complexity Dynamics of
 Grokking*, arXiv 2412.09810) measures a network's complexity as the compressed size
@@ -6,11 +6,10 @@ of its coarse-grained weights: each matrix is truncated to a low-rank SVD, every
 stored number is rounded to a grid, and the result is compressed with bzip2. The
 truncation threshold and the bin size are the coarsest ones whose loss stays within
 ``epsilon`` of the original loss. It also regularizes with the spectral entropy of
-the weight matrices.
+the weight matrices (``keras_grok.measures.spectral``).
 
-The spectral measures (``spectral_entropy``, ``effective_rank``, ``stable_rank``) are
-written in ``keras.ops`` so they run on device and are differentiable on every
-backend. Coarse-graining is a host-side compression step and runs in NumPy.
+Coarse-graining is a host-side compression step and runs in NumPy; the loss of the
+coarse weights is evaluated with the model's compiled function.
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-from keras import ops
+
+from keras_grok.measures.spectral import matrix_shape
 
 CODECS: dict[str, Callable[[bytes], bytes]] = {
     "bzip2": lambda data: bz2.compress(data, 9),
@@ -35,192 +35,6 @@ CODECS: dict[str, Callable[[bytes], bytes]] = {
 """Compressors by name; paper B uses bzip2."""
 
 _FLOAT32_EPS = float(np.finfo(np.float32).eps)
-
-
-# --------------------------------------------------------------------------------------
-# Matrix views
-# --------------------------------------------------------------------------------------
-
-
-def matrix_shape(shape: Sequence[int], split: int | None = None) -> tuple[int, int]:
-    """The 2-D view ``(m, n)`` under which a weight of ``shape`` counts as a matrix.
-
-    - 2-D weights (``Dense`` kernels, ``Embedding`` tables) are used as they are.
-    - 3-D weights split where the view has the largest possible rank
-      ``min(m, n)``, ties going to the later split. Keras' ``EinsumDense`` kernels
-      in ``MultiHeadAttention`` are ``(d_model, heads, head_dim)`` for query, key and
-      value and ``(heads, head_dim, d_model)`` for the output, so this gives
-      ``(d_model, heads * head_dim)`` and ``(heads * head_dim, d_model)``; a
-      ``Conv1D`` kernel ``(width, in, out)`` gives ``(width * in, out)`` whenever
-      ``out > width``.
-    - 4-D and higher weights (``Conv2D``/``Conv3D`` kernels) are
-      ``(prod(shape[:-1]), filters)``: fan-in by fan-out.
-
-    Args:
-        shape: the weight's shape, at least 2-D.
-        split: if given, view the weight as ``(prod(shape[:split]),
-            prod(shape[split:]))`` instead. Defaults to `None`.
-
-    Returns:
-        ``(m, n)`` with ``m * n == prod(shape)``.
-    """
-    shape = tuple(int(d) for d in shape)
-    if len(shape) < 2:
-        raise ValueError(
-            f"A weight matrix needs at least 2 axes. Received: shape={shape}"
-        )
-    if split is not None:
-        split = split % len(shape)
-        if split == 0:
-            raise ValueError(
-                f"split must leave axes on both sides. Received: split={split}"
-            )
-        return math.prod(shape[:split]), math.prod(shape[split:])
-    if len(shape) == 2:
-        return shape
-    if len(shape) == 3:
-        views = [(math.prod(shape[:i]), math.prod(shape[i:])) for i in (1, 2)]
-        return max(views, key=lambda v: (min(v), views.index(v)))
-    return math.prod(shape[:-1]), shape[-1]
-
-
-def as_matrix(w, split: int | None = None):
-    """``w`` reshaped to its 2-D view (see ``matrix_shape``), as a backend tensor."""
-    w = ops.convert_to_tensor(w)
-    return ops.reshape(w, matrix_shape(tuple(w.shape), split))
-
-
-def singular_values(w, split: int | None = None):
-    """Singular values of ``w``'s 2-D view, descending (``keras.ops``).
-
-    Uses ``ops.svd(..., full_matrices=False, compute_uv=False)``: its gradient is
-    ``U diag(ds) V^T`` on every backend, finite also for repeated or zero singular
-    values (only the gradients of U and V have ``1 / (s_i^2 - s_j^2)`` terms).
-    """
-    return ops.svd(as_matrix(w, split), full_matrices=False, compute_uv=False)
-
-
-# --------------------------------------------------------------------------------------
-# Spectral measures (keras.ops, differentiable)
-# --------------------------------------------------------------------------------------
-
-
-def entropy_of_spectrum(s):
-    """Entropy ``H = -sum_i p_i log p_i`` of ``p = s / sum(s)``, with safe gradients.
-
-    Terms with ``p_i = 0`` count as 0, and an all-zero ``s`` has entropy 0. Both
-    cases go through the "double where" pattern (the log only ever sees positive
-    numbers), so the gradient is finite everywhere: 0 for a zero ``s``, and
-    ``dH/ds_i = -(log p_i + H) / sum(s)`` for each ``s_i > 0``.
-    """
-    s = ops.convert_to_tensor(s)
-    total = ops.sum(s)
-    nonzero_total = total > 0
-    p = s / ops.where(nonzero_total, total, ops.ones_like(total))
-    positive = p > 0
-    safe_p = ops.where(positive, p, ops.ones_like(p))
-    terms = ops.where(positive, p * ops.log(safe_p), ops.zeros_like(p))
-    return ops.where(nonzero_total, -ops.sum(terms), ops.zeros_like(total))
-
-
-def spectral_entropy(w, split: int | None = None):
-    """Spectral entropy of a weight matrix: the entropy of its normalized spectrum.
-
-    With singular values ``s`` of ``W``, ``p = s / sum(s)`` and
-    ``H(W) = -sum_i p_i log p_i`` in nats (paper B, DeMoss et al., arXiv
-    2412.09810). ``H`` is 0 for a rank-1 (and a zero) matrix and ``log n`` for an
-    ``n x n`` orthogonal one. Gradients are finite for zero, rank-deficient and
-    repeated-singular-value matrices: the gradient is ``U diag(dH/ds) V^T`` with
-    ``dH/ds_i = -(log p_i + H) / sum(s)`` where ``s_i > 0`` and 0 where
-    ``s_i = 0``, from one SVD taken outside autodiff (only first derivatives are
-    meaningful; repeated singular values share one ``dH/ds`` so the arbitrary
-    basis of their subspace does not matter).
-
-    Args:
-        w: a weight of at least 2 axes (any backend tensor, variable or array).
-        split: overrides the 2-D view (see ``matrix_shape``). Defaults to `None`.
-
-    Returns:
-        A scalar tensor of ``w``'s dtype.
-
-    Example:
-    ```python
-    spectral_entropy(np.eye(4, dtype="float32"))  # log(4) = 1.386...
-    ```
-    """
-    matrix = as_matrix(w, split)
-    # One SVD outside autodiff, and the gradient dH/dW = U diag(dH/ds) V^T put in
-    # by hand through a surrogate whose value is 0: ``y - stop_gradient(y)`` with
-    # ``y = sum(W * G)`` has gradient ``G``. Differentiating ``ops.svd`` instead
-    # costs several times more (JAX's SVD derivative also forms U and V's
-    # derivatives) for the same gradient.
-    u, s, vt = ops.svd(ops.stop_gradient(matrix), full_matrices=False)
-    entropy = entropy_of_spectrum(s)
-    total = ops.sum(s)
-    p = s / ops.where(total > 0, total, ops.ones_like(total))
-    positive = p > 0
-    safe_p = ops.where(positive, p, ops.ones_like(p))
-    grad_s = ops.where(
-        positive, -(ops.log(safe_p) + entropy) / ops.maximum(total, 1e-30), 0.0
-    )
-    direction = ops.stop_gradient(ops.matmul(u * grad_s[None, :], vt))
-    y = ops.sum(matrix * direction)
-    return ops.stop_gradient(entropy) + (y - ops.stop_gradient(y))
-
-
-def effective_rank(w, split: int | None = None):
-    """Effective rank ``exp(H(W))`` (Roy & Vetterli, 2007; used by paper B).
-
-    Between 1 (rank 1) and ``min(m, n)`` (all singular values equal); 1 for a zero
-    matrix.
-
-    Args:
-        w: a weight of at least 2 axes.
-        split: overrides the 2-D view (see ``matrix_shape``). Defaults to `None`.
-
-    Example:
-    ```python
-    effective_rank(np.eye(4, dtype="float32"))  # 4.0
-    ```
-    """
-    return ops.exp(spectral_entropy(w, split))
-
-
-def stable_rank(w, split: int | None = None):
-    """Stable rank ``||W||_F^2 / sigma_max(W)^2`` (Rudelson & Vershynin, 2007).
-
-    Between 1 and ``rank(W)``; 0 for a zero matrix.
-
-    Args:
-        w: a weight of at least 2 axes.
-        split: overrides the 2-D view (see ``matrix_shape``). Defaults to `None`.
-
-    Example:
-    ```python
-    stable_rank(np.eye(4, dtype="float32"))  # 4.0
-    ```
-    """
-    s = singular_values(w, split)
-    top = s[0] ** 2
-    nonzero = top > 0
-    return ops.where(
-        nonzero, ops.sum(s**2) / ops.where(nonzero, top, ops.ones_like(top)), 0 * top
-    )
-
-
-def weight_matrices(model: keras.Model) -> list[keras.Variable]:
-    """The model's trainable weights with at least 2 axes (kernels and embeddings)."""
-    return [v for v in model.trainable_weights if len(v.shape) >= 2]
-
-
-def mean_over_matrices(measure: Callable, weights: Sequence) -> float:
-    """The mean of ``measure(w)`` over the weights with >= 2 axes (NaN if none)."""
-    values = [
-        float(ops.convert_to_numpy(measure(w)))
-        for w in weights
-        if len(tuple(ops.shape(w))) >= 2
-    ]
-    return float(np.mean(values)) if values else math.nan
 
 
 # --------------------------------------------------------------------------------------

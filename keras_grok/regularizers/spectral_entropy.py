@@ -6,7 +6,7 @@ import math
 
 import keras
 
-from keras_grok.measures.complexity import spectral_entropy, weight_matrices
+from keras_grok.measures.spectral import spectral_entropy, weight_matrices
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -21,7 +21,7 @@ class SpectralEntropy(keras.regularizers.Regularizer):
     strength 0.1 on the mean over all weight matrices (see
     ``add_spectral_entropy``).
 
-    The 2-D view (``keras_grok.measures.complexity.matrix_shape``): 2-D weights
+    The 2-D view (``keras_grok.measures.spectral.matrix_shape``): 2-D weights
     (``Dense`` kernels, ``Embedding`` tables) as they are; 4-D and higher
     (``Conv2D``/``Conv3D`` kernels) as ``(prod(shape[:-1]), filters)``; 3-D weights
     split where the view has the larger rank ``min(m, n)`` (later split on ties):
@@ -34,7 +34,7 @@ class SpectralEntropy(keras.regularizers.Regularizer):
     Gradients are finite for zero, rank-deficient and repeated-singular-value
     matrices on every backend: the gradient ``U diag(dH/ds) V^T`` is formed from
     one SVD taken outside autodiff (see
-    ``keras_grok.measures.complexity.spectral_entropy``), and ``p log p`` is
+    ``keras_grok.measures.spectral.spectral_entropy``), and ``p log p`` is
     guarded where ``p = 0``.
 
     Args:
