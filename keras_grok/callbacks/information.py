@@ -24,7 +24,8 @@ class InformationPlaneMonitor(ScheduledMonitor):
     Paper A (Sakamoto & Sato, arXiv 2509.20829) follows I(Z;X) and I(Z;Y) of the
     penultimate features through training: a fitting phase, then a compression
     phase in which the redundant information I(Z;X) - I(Z;Y) falls with RNC1.
-    Each estimator of ``keras_grok.measures.information`` adds its figures:
+    Each estimator (``keras_grok.measures.information`` and
+    ``keras_grok.measures.lossy_compression``) adds its figures:
 
     - ``"nhsic"``: ``nhsic_zx``, ``nhsic_zy`` (normalized HSIC, batches of 100);
     - ``"compression"``: ``mi_zx``, ``mi_zy`` in nats (Butakov et al.: X through
