@@ -31,10 +31,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--schedule", default=None, help="measurement schedule (the recipe's if unset)"
+    )
     args = parser.parse_args()
 
     recipe = load_recipe(RECIPE)
     config = dict(recipe.defaults)
+    if args.schedule:
+        config["schedule"] = args.schedule
     split = modular_dataset(config["p"], config["op"], config["train_fraction"])
     train, test = (split.x_train, split.y_train), (split.x_test, split.y_test)
     batch_size = config["batch_size"]
@@ -74,7 +79,10 @@ def main() -> None:
         statistics.median(times["ours"]),
     )
     steps = epochs * math.ceil(len(split.x_train) / batch_size)
-    print(f"backend={keras.backend.backend()} steps={steps} repeats={args.repeats}")
+    print(
+        f"backend={keras.backend.backend()} steps={steps} repeats={args.repeats} "
+        f"schedule={config['schedule']}"
+    )
     for name, label in (("plain", "plain model.fit"), ("ours", "recipe recording")):
         runs = [round(t, 2) for t in times[name]]
         print(f"{label:17s} median {statistics.median(times[name]):.2f}s  all {runs}")

@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from keras_grok.callbacks.results import write_atomic  # noqa: E402
 
@@ -75,6 +76,8 @@ def plot_metrics(
         axis.set_xscale("log")
         if panel.log_y:
             axis.set_yscale("log")
+            # Minor ticks over many decades cost most of the drawing time.
+            axis.yaxis.set_minor_locator(NullLocator())
         if panel.limits:
             axis.set_ylim(*panel.limits)
         axis.set_ylabel(panel.label)

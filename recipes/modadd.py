@@ -1,8 +1,8 @@
 """Grokking on modular arithmetic: fit the training pairs, generalize much later.
 
-The default config (an embedding MLP on a+b mod 97, 40% of pairs for training,
-AdamW with weight decay 1.0) memorizes in a few thousand steps and generalizes
-after several thousand more, in about a minute on a laptop CPU.
+The default config (an embedding MLP with two ReLU layers on a+b mod 97, 40% of
+pairs for training, AdamW with weight decay 1.0) memorizes in about 1,400 steps and
+generalizes about 2,500 steps later, in well under a minute on a laptop CPU.
 
     keras-grok run recipes/modadd.py --backend jax
     keras-grok run recipes/modadd.py --set model=transformer p=113 train_fraction=0.3
@@ -12,7 +12,10 @@ train and test sets (``rnc1``, ``val_rnc1``, ``nc2``, ``val_nc2``, ... in
 metrics.csv; paper A, Sakamoto & Sato, arXiv 2509.20829): RNC1 and NC2 panels sit
 under the accuracy panel, measured at ``collapse_schedule`` (x1.3 steps: each
 measurement is a forward pass over all pairs). ``--set collapse=false`` (or
-``collapse_test=false``) turns it off.
+``collapse_test=false``) turns it off. The features are the second ReLU layer's:
+they collapse as the test accuracy rises (val_rnc1 ~0.3 while memorizing, <0.01
+once generalized). With ``depth=1`` the single ReLU layer's val_rnc1 does not
+collapse (measured: 0.52 after memorizing, ~0.59 once generalized).
 
 The second line is paper B's setting (DeMoss et al., arXiv 2412.09810): a one-layer
 transformer on [a, op, b, =] tokens; ``op=`` picks any of the six operations
@@ -38,6 +41,7 @@ CONFIG = {
     "model": "mlp",  # "mlp" or "transformer"
     "embed_dim": 128,  # MLP embedding width (transformer: d_model)
     "hidden": 256,  # MLP hidden width
+    "depth": 2,  # MLP hidden layers (the last is "features")
     "transformer_layers": 1,  # transformer blocks (paper B: 2 for a-b and a/b)
     "learning_rate": 1e-3,
     "weight_decay": 1.0,  # AdamW's decoupled weight decay
@@ -62,11 +66,13 @@ def validate(config: dict) -> None:
         raise ValueError(
             f"model must be 'mlp' or 'transformer'. Received: {config['model']!r}"
         )
-    for key in ("batch_size", "max_steps", "embed_dim", "hidden", "transformer_layers"):
-        if config[key] < 1:
+    # Other recipes reuse these checks on configs without some of these keys.
+    sizes = ("batch_size", "max_steps", "embed_dim", "hidden", "depth")
+    for key in (*sizes, "transformer_layers"):
+        if key in config and config[key] < 1:
             raise ValueError(f"{key} must be >= 1. Received: {config[key]}")
     for key in ("schedule", "collapse_schedule"):
-        if key in config:  # other recipes reuse this check on their configs
+        if key in config:
             resolve_schedule(config[key], config["max_steps"])
 
 
@@ -74,7 +80,11 @@ def build_model(config: dict, vocab_size: int, num_classes: int) -> keras.Model:
     """The compiled model the config names."""
     if config["model"] == "mlp":
         model = modular_mlp(
-            num_classes, vocab_size, config["embed_dim"], config["hidden"]
+            num_classes,
+            vocab_size,
+            config["embed_dim"],
+            config["hidden"],
+            config.get("depth", 1),
         )
     else:
         model = modular_transformer(

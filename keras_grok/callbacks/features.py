@@ -82,6 +82,10 @@ class FeatureReduction(keras.Model):
                 ) from error
             self.source = model
             self.tap = found
+        # Its variables are the monitored model's: nothing to build. (Unbuilt,
+        # Keras would run `call` eagerly once before compiling it, and on JAX
+        # compile every op of that eager run on its own: ~1 s of first call.)
+        self.built = model.built
 
     def features(self, x):
         """The features of a batch of inputs, in inference mode."""
