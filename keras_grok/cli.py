@@ -75,11 +75,7 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
             config["seed"] = int(seed)
         except ValueError:
             raise RecipeError(f"--seed {seed}: expected an integer") from None
-    if recipe.validate is not None:
-        try:
-            recipe.validate(config)
-        except ValueError as error:
-            raise RecipeError(f"invalid config: {error}") from None
+    recipe.check(config)
 
     from keras_grok.run_folder import RunFolder
 
@@ -93,9 +89,7 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
     }
     _admit(folder, record, overwrite)
     record["versions"] = _versions()
-    from keras_grok.callbacks.results import write_json_atomic
-
-    write_json_atomic(folder.config, record)
+    folder.write_config(record)
     click.echo(f"{recipe.name} on {backend} -> {folder.path}")
     summary = recipe.run(config, folder.path)
     click.echo(

@@ -18,14 +18,10 @@ from keras_grok.callbacks import (
     ScheduledMonitor,
     StepProgress,
     TrainingCheckpoint,
+    resolve_schedule,
 )
-from keras_grok.callbacks.results import (
-    read_metrics,
-    truncate_metrics,
-    write_json_atomic,
-)
-from keras_grok.plots import ACCURACY, Panel, plot_metrics
-from keras_grok.run_folder import RunFolder
+from keras_grok.plots import plot_metrics
+from keras_grok.run_folder import RunFolder, truncate_metrics
 
 
 def train_and_record(
@@ -36,22 +32,24 @@ def train_and_record(
     *,
     batch_size: int,
     max_steps: int,
-    schedule="geometric",
+    schedule="adaptive",
     threshold: float = 0.99,
+    test_threshold: float | None = None,
     patience: int | None = None,
     checkpoint_seconds: float = 10.0,
     monitors: tuple[ScheduledMonitor, ...] = (),
-    progress_keys: tuple[str, ...] = ("train_accuracy", "test_accuracy"),
-    panels: tuple[Panel, ...] = (ACCURACY,),
     verbose: bool = True,
     title: str = "",
 ) -> dict:
     """Trains ``model`` on ``train`` for up to ``max_steps`` steps, recording the run.
 
-    Writes ``metrics.csv`` (row by row), ``checkpoint.npz`` (every
-    ``checkpoint_seconds``), then ``summary.json`` and ``figure.png`` into
-    ``out_dir``. Steps are rounded up to whole epochs. A ``GrokkingMonitor`` is
-    always attached; ``monitors`` adds more (they share the metrics file).
+    Writes ``metrics.csv`` (row by row), the checkpoint (every
+    ``checkpoint_seconds``), then the figure and, last, ``summary.json`` into
+    ``out_dir`` (see ``keras_grok.run_folder``). Steps are rounded up to whole
+    epochs. A ``GrokkingMonitor`` is always attached; ``monitors`` adds more. All
+    of them share one measurement pass per measured step; a monitor built with
+    ``schedule=None`` measures at the run's ``schedule``. The figure holds every
+    monitor's ``panels()``, the progress bar their ``progress_keys``.
 
     Args:
         model: a compiled model.
@@ -60,18 +58,16 @@ def train_and_record(
         out_dir: the run folder (must exist).
         batch_size: examples per step; >= the training set size means full batch.
         max_steps: training length in optimizer steps.
-        schedule: measurement schedule (see ``ScheduledMonitor``).
-            Defaults to `"geometric"`.
-        threshold: accuracy that counts as memorized / generalized.
-            Defaults to `0.99`.
+        schedule: the run's measurement schedule (see ``ScheduledMonitor``);
+            ``"adaptive"`` watches train and test accuracy against the
+            thresholds. Defaults to `"adaptive"`.
+        threshold: train accuracy that counts as memorized. Defaults to `0.99`.
+        test_threshold: test accuracy that counts as generalized; None takes
+            ``threshold``. Defaults to `None`.
         patience: stop this many steps after generalizing; None trains to the end.
             Defaults to `None`.
         checkpoint_seconds: least time between checkpoints. Defaults to `10.0`.
         monitors: further monitors to attach. Defaults to `()`.
-        progress_keys: figures shown on the progress bar.
-            Defaults to `("train_accuracy", "test_accuracy")`.
-        panels: the figure's panels, drawn from ``metrics.csv``.
-            Defaults to `(ACCURACY,)`.
         verbose: show the progress bar. Defaults to `True`.
         title: the figure's title. Defaults to `""`.
 
@@ -83,8 +79,21 @@ def train_and_record(
     steps_per_epoch = math.ceil(len(x) / batch_size)
     epochs = math.ceil(max_steps / steps_per_epoch)
 
-    grokking = GrokkingMonitor(train, test, schedule, threshold, patience)
+    grokking = GrokkingMonitor(
+        train,
+        test,
+        "geometric",
+        threshold=threshold,
+        test_threshold=test_threshold,
+        patience=patience,
+    )
+    shared = resolve_schedule(
+        schedule, epochs * steps_per_epoch, grokking.schedule_levels()
+    )
     all_monitors = [grokking, *monitors]
+    for monitor in all_monitors:
+        if monitor is grokking or monitor.schedule_spec is None:
+            monitor.schedule_spec = shared
     state = TrainingCheckpoint.restore(folder.checkpoint, model)
     rows = truncate_metrics(folder.metrics, state.step if state else 0)
     for monitor in all_monitors:
@@ -97,7 +106,7 @@ def train_and_record(
         TrainingCheckpoint(folder.checkpoint, checkpoint_seconds, offset),
     ]
     if verbose:
-        callbacks.append(StepProgress(all_monitors, list(progress_keys)))
+        callbacks.append(StepProgress(all_monitors))
 
     model.fit(
         x,
@@ -112,18 +121,18 @@ def train_and_record(
 
     summary = {
         **grokking.summary(),
+        "measurements": len(grokking.records),
         "wall_time_s": recorder.elapsed(),
         "steps_per_epoch": steps_per_epoch,
         "resumed_from_step": state.step if state else None,
     }
     for monitor in monitors:
-        summary.update(
-            {f"final_{k}": v for k, v in monitor.latest.items() if k != "step"}
-        )
+        summary.update(monitor.summary())
     marks = {
         "memorized": summary["memorized_at"],
         "generalized": summary["generalized_at"],
     }
-    plot_metrics(read_metrics(folder.metrics), folder.figure, panels, title, marks)
-    write_json_atomic(folder.summary, summary)
+    panels = tuple(p for m in all_monitors for p in m.panels())
+    plot_metrics(folder.read_metrics(), folder.figure, panels, title, marks)
+    folder.write_summary(summary)
     return summary

@@ -11,6 +11,8 @@ Cross-entropy is Keras' own ``keras.losses.SparseCategoricalCrossentropy``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 from keras import ops
 
@@ -77,3 +79,52 @@ class SumSquaredError(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "sparse": self.sparse}
+
+
+def per_example_loss(loss) -> Callable | None:
+    """A compiled model's loss as ``(y_true, y_pred) -> (batch,)`` values, unreduced.
+
+    The one way keras-grok reads a model's loss: the monitors sum it over their
+    data sets (so a set's loss is the mean over its examples, whatever the loss's
+    own reduction: ``SumSquaredError`` gives the per-example squared error) and
+    the complexity search averages it over its batch. Inputs are converted as
+    ``keras.losses.Loss.__call__`` converts them (to the loss's dtype), so the
+    values equal the loss's own before its reduction; extra axes are averaged.
+
+    Args:
+        loss: what ``model.compile`` received (``model.loss``): a
+            ``keras.losses.Loss``, a loss function or its registered name.
+
+    Returns:
+        The function, or None when ``loss`` is None or is a structure of losses
+        (dict or list: one per output), which keras-grok does not evaluate.
+
+    Raises:
+        ValueError: a name Keras does not know.
+    """
+    if loss is None or isinstance(loss, (dict, list, tuple)):
+        return None
+    resolved = keras.losses.get(loss)
+    if isinstance(resolved, keras.losses.Loss):
+        dtype = resolved.dtype
+
+        def values(y_true, y_pred):
+            y_pred = ops.convert_to_tensor(y_pred, dtype=dtype)
+            y_true = ops.convert_to_tensor(y_true, dtype=dtype)
+            return _per_example(resolved.call(y_true, y_pred))
+
+    else:
+
+        def values(y_true, y_pred):
+            y_pred = ops.convert_to_tensor(y_pred)
+            y_true = ops.convert_to_tensor(y_true)
+            return _per_example(resolved(y_true, y_pred))
+
+    return values
+
+
+def _per_example(values):
+    values = ops.convert_to_tensor(values)
+    if len(values.shape) > 1:
+        values = ops.mean(ops.reshape(values, (ops.shape(values)[0], -1)), axis=1)
+    return values

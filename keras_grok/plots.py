@@ -7,13 +7,7 @@ import math
 import os
 from dataclasses import dataclass
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
-
-from keras_grok.callbacks.results import write_atomic  # noqa: E402
+from keras_grok.run_folder import write_atomic
 
 
 @dataclass(frozen=True)
@@ -33,13 +27,20 @@ class Panel:
     limits: tuple[float, float] | None = None
 
 
-ACCURACY = Panel("accuracy", ("train_accuracy", "test_accuracy"), limits=(-0.02, 1.02))
+def pyplot():
+    """matplotlib's pyplot on the headless Agg backend, imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_metrics(
     records: list[dict[str, float]],
     path: str | os.PathLike,
-    panels: tuple[Panel, ...] = (ACCURACY,),
+    panels: tuple[Panel, ...],
     title: str = "",
     marks: dict[str, int | None] | None = None,
 ) -> None:
@@ -49,12 +50,15 @@ def plot_metrics(
         records: rows with a ``step`` and the panels' keys (missing or NaN values
             are left out of the lines).
         path: where to write the PNG.
-        panels: what to draw, top to bottom. Defaults to `(ACCURACY,)`.
+        panels: what to draw, top to bottom (the monitors' ``panels()``).
         title: the figure's title. Defaults to `""`.
         marks: named steps drawn as vertical lines in every panel, e.g.
             ``{"memorized": 1200, "generalized": 5400}``; None values are skipped.
             Defaults to `None`.
     """
+    from matplotlib.ticker import NullLocator
+
+    plt = pyplot()
     figure, axes = plt.subplots(
         len(panels), 1, figsize=(7, 1.2 + 2.8 * len(panels)), dpi=120, sharex=True
     )
@@ -93,5 +97,5 @@ def save_figure(figure, path: str | os.PathLike) -> None:
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    plt.close(figure)
+    pyplot().close(figure)
     write_atomic(path, buffer.getvalue())

@@ -1,7 +1,21 @@
-"""Recipes: Python files with a ``CONFIG`` dict and ``run(config, out_dir)``.
+"""Recipes: one experiment each, as a Python file the command line runs.
 
-A recipe may also define ``validate(config)``, which raises ``ValueError`` for a
-config it cannot run; the command line calls it before training starts.
+The recipe contract. A recipe file defines:
+
+- ``CONFIG``: a dict of defaults, one entry per setting; ``--set key=value``
+  overrides parse as the default's type (bool, int, float, str, list).
+- ``validate(config)`` (optional): raises ``ValueError`` naming the key and the
+  value for any config the recipe cannot run. It checks values only and is fast.
+- ``prepare(config)`` (optional): raises ``ValueError`` if something the run needs
+  outside the config is missing (a data set that is not prepared, say).
+- ``run(config, out_dir, verbose=True) -> dict``: trains and records the run in
+  ``out_dir`` (see ``keras_grok.run_folder``) and returns its summary, which holds
+  at least ``memorized_at``, ``generalized_at``, ``final_test_accuracy`` and
+  ``wall_time_s`` (the command line prints them) and ``diverged_at`` when the loss
+  became non-finite.
+
+The command line calls ``validate`` and ``prepare`` before it creates or touches
+the run folder. Recipes import the library (``keras_grok``), never each other.
 """
 
 from __future__ import annotations
@@ -10,7 +24,8 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+
+SUMMARY_KEYS = ("memorized_at", "generalized_at", "final_test_accuracy", "wall_time_s")
 
 
 class RecipeError(Exception):
@@ -19,17 +34,27 @@ class RecipeError(Exception):
 
 @dataclass(frozen=True)
 class Recipe:
-    """A loaded recipe file."""
+    """A loaded recipe file (see the module docstring for the contract)."""
 
     path: Path
     defaults: dict
-    run: Callable[[dict, Path], dict]
+    run: Callable[..., dict]
     validate: Callable[[dict], None] | None
-    module: ModuleType
+    prepare: Callable[[dict], None] | None
 
     @property
     def name(self) -> str:
         return self.path.stem
+
+    def check(self, config: dict) -> None:
+        """Runs ``validate`` then ``prepare``; ``RecipeError`` with their message."""
+        for step in (self.validate, self.prepare):
+            if step is None:
+                continue
+            try:
+                step(config)
+            except ValueError as error:
+                raise RecipeError(f"invalid config: {error}") from None
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -57,7 +82,13 @@ def load_recipe(path: str | Path) -> Recipe:
             f"{path} is not a recipe: it must define CONFIG (a dict of defaults) "
             "and run(config, out_dir)"
         )
-    return Recipe(path, dict(defaults), run, getattr(module, "validate", None), module)
+    return Recipe(
+        path,
+        dict(defaults),
+        run,
+        getattr(module, "validate", None),
+        getattr(module, "prepare", None),
+    )
 
 
 def apply_overrides(defaults: dict, overrides: list[str]) -> dict:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_grok.callbacks.results import read_metrics
-from keras_grok.plots import plt, save_figure
+from keras_grok.events import first_step_at
+from keras_grok.plots import pyplot, save_figure
 from keras_grok.run_folder import RunFolder
 
 
@@ -128,15 +128,6 @@ def run_all(
             process.wait()
             output.close()
     return codes
-
-
-def first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
-    """The first row's step whose ``key`` is >= ``threshold``, or None."""
-    for row in rows:
-        value = row.get(key, math.nan)
-        if isinstance(value, float) and value >= threshold:
-            return int(row["step"])
-    return None
 
 
 @dataclass(frozen=True)
@@ -264,7 +255,7 @@ def read_groups(runs: Sequence[SweepRun]) -> dict[float, list[list[dict]]]:
     for run in runs:
         folder = RunFolder(run.folder)
         if folder.is_finished():
-            groups.setdefault(run.value, []).append(read_metrics(folder.metrics))
+            groups.setdefault(run.value, []).append(folder.read_metrics())
     return groups
 
 
@@ -285,6 +276,7 @@ def plot_sweep(
         title: the figure's title. Defaults to `""`.
         value_name: the swept value's name in the legend. Defaults to `"wd"`.
     """
+    plt = pyplot()
     figure, axes = plt.subplots(
         len(panels), 1, figsize=(7, 1.2 + 2.8 * len(panels)), dpi=120, sharex=True
     )

@@ -29,15 +29,21 @@ from pathlib import Path
 import keras
 
 from keras_grok.callbacks import ComplexityMonitor
-from keras_grok.callbacks.results import read_metrics, write_json_atomic
+from keras_grok.callbacks.complexity import COMPLEXITY
+from keras_grok.callbacks.grokking import ACCURACY
+from keras_grok.config_checks import (
+    check_floats,
+    check_ints,
+    check_modular,
+    check_schedules,
+)
 from keras_grok.data.modular import modular_dataset
 from keras_grok.experiment import train_and_record
+from keras_grok.models.modular import build_modular_model
 from keras_grok.plots import Panel, plot_metrics
-from keras_grok.recipe import load_recipe
 from keras_grok.regularizers import add_spectral_entropy
+from keras_grok.run_folder import RunFolder
 from keras_grok.weight_noise import WeightNoise
-
-_MODADD = Path(__file__).with_name("modadd.py")
 
 CONFIG = {
     "p": 97,  # modulus
@@ -67,29 +73,24 @@ CONFIG = {
 RUNS = ("regularized", "unregularized")
 
 
-def _modadd():
-    return load_recipe(_MODADD).module
-
-
 def validate(config: dict) -> None:
     """Raises ValueError for a config this recipe cannot run."""
-    _modadd().validate(config)
-    for key in ("spectral_entropy", "weight_noise", "unregularized_weight_decay"):
-        if not config[key] >= 0 or not math.isfinite(config[key]):
-            raise ValueError(f"{key} must be finite and >= 0. Received: {config[key]}")
-    if not config["epsilons"] or any(e < 0 for e in config["epsilons"]):
-        raise ValueError(
-            f"epsilons must be one or more numbers >= 0. Received: {config['epsilons']}"
-        )
-    if config["complexity_examples"] < 1:
-        raise ValueError("complexity_examples must be >= 1.")
+    check_modular(config)
+    check_floats(
+        config, ("spectral_entropy", "weight_noise", "unregularized_weight_decay")
+    )
+    if not config["epsilons"]:
+        raise ValueError("epsilons must list one or more numbers >= 0.")
+    for epsilon in config["epsilons"]:
+        check_floats({"epsilons": epsilon}, ("epsilons",))
+    check_ints(config, ("complexity_examples",))
+    check_schedules(config, ("complexity_schedule",))
 
 
 def build(config: dict, regularized: bool, vocab_size: int, num_classes: int):
     """The compiled model of one run: plain, or with spectral entropy and noise."""
-    modadd = _modadd()
     decay = config["weight_decay" if regularized else "unregularized_weight_decay"]
-    model = modadd.build_model(
+    model = build_modular_model(
         {**config, "weight_decay": decay}, vocab_size, num_classes
     )
     if not regularized:
@@ -136,8 +137,6 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
             threshold=config["threshold"],
             checkpoint_seconds=config["checkpoint_seconds"],
             monitors=(monitor,),
-            progress_keys=("train_accuracy", "test_accuracy", "complexity_bits"),
-            panels=(COMPLEXITY, ACCURACIES),
             verbose=verbose,
             title=f"{name}: {config['op']} mod {config['p']}",
         )
@@ -145,8 +144,8 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     records = merged_records(out_dir)
     plot_metrics(
         records,
-        out_dir / "figure.png",
-        (_both(COMPLEXITY), _both(ACCURACIES)),
+        RunFolder(out_dir).figure,
+        (_both(COMPLEXITY), _both(ACCURACY)),
         title=f"{config['op']} mod {config['p']}, {config['model']}: "
         "regularized vs unregularized",
     )
@@ -157,16 +156,10 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         "memorized_at": summaries["regularized"]["memorized_at"],
         "generalized_at": summaries["regularized"]["generalized_at"],
     }
-    write_json_atomic(out_dir / "summary.json", summary)
+    RunFolder(out_dir).write_summary(summary)
     if verbose:
         print(closing_note(summaries))
     return summary
-
-
-COMPLEXITY = Panel("complexity (bits)", ("complexity_bits",), log_y=True)
-ACCURACIES = Panel(
-    "accuracy", ("train_accuracy", "test_accuracy"), limits=(-0.02, 1.02)
-)
 
 
 def _both(panel: Panel) -> Panel:
@@ -178,7 +171,7 @@ def complexity_summary(folder: Path) -> dict:
     """Peak and final complexity of one run, from its metrics.csv."""
     rows = [
         r
-        for r in read_metrics(folder / "metrics.csv")
+        for r in RunFolder(folder).read_metrics()
         if math.isfinite(r.get("complexity_bits", math.nan))
     ]
     if not rows:
@@ -199,7 +192,7 @@ def merged_records(out_dir: Path) -> list[dict]:
     """Both runs' metrics by step, keys prefixed with the run's name."""
     merged: dict[int, dict] = {}
     for name in RUNS:
-        for row in read_metrics(out_dir / name / "metrics.csv"):
+        for row in RunFolder(out_dir / name).read_metrics():
             entry = merged.setdefault(row["step"], {"step": row["step"]})
             entry.update({f"{name}_{k}": v for k, v in row.items() if k != "step"})
     return [merged[s] for s in sorted(merged)]

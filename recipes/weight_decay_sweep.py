@@ -29,9 +29,9 @@ from pathlib import Path
 
 import keras
 
-from keras_grok.callbacks.results import write_atomic, write_json_atomic
-from keras_grok.recipe import RecipeError, load_recipe
-from keras_grok.run_folder import RunFolder
+from keras_grok.image_experiment import IMAGE_CONFIG, validate_image_config
+from keras_grok.recipe import RecipeError
+from keras_grok.run_folder import RunFolder, write_atomic
 from keras_grok.sweep import (
     SweepRun,
     cli_command,
@@ -44,14 +44,13 @@ from keras_grok.sweep import (
 )
 
 RUN_RECIPE = Path(__file__).with_name("mnist.py")
-_RUN = load_recipe(RUN_RECIPE)
-PASSED_ON = [key for key in _RUN.defaults if key not in ("weight_decay", "seed")]
+PASSED_ON = [key for key in IMAGE_CONFIG if key not in ("weight_decay", "seed")]
 
 CONFIG = {
     "weight_decays": [0.3, 0.1, 0.03, 0.01, 0.003, 0.001],
     "seeds": [0, 1, 2],
     "parallel": 2,  # runs at a time, each its own process
-    **{key: _RUN.defaults[key] for key in PASSED_ON},
+    **{key: IMAGE_CONFIG[key] for key in PASSED_ON},
 }
 
 
@@ -74,7 +73,9 @@ def validate(config: dict) -> None:
         )
     if config["parallel"] < 1:
         raise ValueError(f"parallel must be >= 1. Received: {config['parallel']}")
-    _RUN.validate(run_config(config, config["weight_decays"][0], config["seeds"][0]))
+    validate_image_config(
+        run_config(config, config["weight_decays"][0], config["seeds"][0])
+    )
 
 
 def plan(config: dict, out_dir: Path, backend: str) -> list[SweepRun]:
@@ -107,7 +108,7 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         write_atomic(Path(out_dir) / "table.csv", table_csv(table))
         panels = [("accuracy", ("test_accuracy", "train_accuracy"), False)]
         if config["collapse"]:
-            panels.append(("RNC1", ("rnc1", "val_rnc1"), True))
+            panels.append(("RNC1", ("test_rnc1", "train_rnc1"), True))
         plot_sweep(
             groups,
             folder.figure,
@@ -133,5 +134,5 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         "runs": len(runs),
         "wall_time_s": time.perf_counter() - started,
     }
-    write_json_atomic(folder.summary, summary)
+    folder.write_summary(summary)
     return summary

@@ -60,22 +60,22 @@ def test_figures_reach_history_and_match_the_measures():
     x, y = _data()
     xv, yv = _data(1, n=40)
     model = _functional()
-    monitor = CollapseMonitor((x, y), val_data=(xv, yv), schedule=[1, 2, 5])
+    monitor = CollapseMonitor((x, y), (xv, yv), schedule=[1, 2, 5])
     history = model.fit(
         x, y, batch_size=16, epochs=2, callbacks=[monitor], verbose=0
     ).history
-    for name in ("nc1", "rnc1", "nc2", "val_nc1", "val_rnc1", "val_nc2"):
+    for name in ("train_nc1", "train_rnc1", "train_nc2", "test_nc1", "test_rnc1"):
         assert len(history[name]) == 2 and all(math.isfinite(v) for v in history[name])
         assert isinstance(history[name][-1], float)
     assert [r["step"] for r in monitor.records] == [1, 2, 5, 8]
     extractor = keras.Model(model.input, model.get_layer("features").output)
-    for prefix, (xs, ys) in (("", (x, y)), ("val_", (xv, yv))):
+    for prefix, (xs, ys) in (("train_", (x, y)), ("test_", (xv, yv))):
         expected = _expected(to_numpy(extractor(xs)), ys)
         for name, value in expected.items():
             np.testing.assert_allclose(
                 monitor.latest[prefix + name], value, rtol=1e-4, err_msg=name
             )
-    assert history["rnc1"][-1] == monitor.latest["rnc1"]
+    assert history["test_rnc1"][-1] == monitor.latest["test_rnc1"]
 
 
 def test_feature_tap_reads_features_of_a_subclassed_model():
@@ -87,19 +87,14 @@ def test_feature_tap_reads_features_of_a_subclassed_model():
     model.fit(x, y, batch_size=32, epochs=2, callbacks=[monitor], verbose=0)
     features = to_numpy(model.hidden(x))
     for name, value in _expected(features, y).items():
-        np.testing.assert_allclose(monitor.latest[name], value, rtol=1e-4)
+        np.testing.assert_allclose(monitor.latest[f"train_{name}"], value, rtol=1e-4)
     assert model.tap.captured is None
 
 
-def test_feature_tap_is_an_identity_that_round_trips_its_config():
+def test_feature_tap_is_an_identity():
     tap = FeatureTap(name="features")
     value = np.arange(6, dtype="float32").reshape(2, 3)
     np.testing.assert_array_equal(to_numpy(tap(value)), value)
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(tap)
-    )
-    assert isinstance(restored, FeatureTap) and restored.name == "features"
-    assert FeatureTap.from_config(tap.get_config()).name == "features"
 
 
 def test_nc3_is_logged_given_the_classifier_layer():
@@ -111,7 +106,7 @@ def test_nc3_is_logged_given_the_classifier_layer():
     stats = collapse.collapse_statistics((to_numpy(extractor(x)), y), K)
     kernel = model.get_layer("logits").kernel
     np.testing.assert_allclose(
-        monitor.latest["nc3"], collapse.nc3(stats, kernel), rtol=1e-4
+        monitor.latest["train_nc3"], collapse.nc3(stats, kernel), rtol=1e-4
     )
 
 
@@ -151,7 +146,7 @@ def test_bad_data_raises():
         CollapseMonitor((x, y), num_classes=6)
     with pytest.raises(ValueError, match="as many labels as inputs"):
         CollapseMonitor((x, y[:-1]))
-    with pytest.raises(ValueError, match="pair of arrays"):
+    with pytest.raises(ValueError, match="train_data must be an"):
         CollapseMonitor(x)
     with pytest.raises(ValueError, match="norm must be"):
         CollapseMonitor((x, y), norm="sup")
@@ -168,4 +163,5 @@ def test_nc2_is_nan_with_a_warning_when_classes_outnumber_dimensions():
     monitor = CollapseMonitor((x, y), schedule=[1])
     with pytest.warns(UserWarning, match="fewer dimensions than the 8 classes"):
         model.fit(x, y, epochs=1, callbacks=[monitor], verbose=0)
-    assert math.isnan(monitor.latest["nc2"]) and math.isfinite(monitor.latest["rnc1"])
+    latest = monitor.latest
+    assert math.isnan(latest["train_nc2"]) and math.isfinite(latest["train_rnc1"])

@@ -91,7 +91,8 @@ def test_figures_reach_history_and_are_nan_until_measured(split):
 
 
 def test_memorized_and_generalized_are_the_first_steps_over_the_threshold():
-    monitor = GrokkingMonitor((np.zeros((2, 2)), np.zeros(2)), threshold=0.9)
+    pair = (np.zeros((2, 2)), np.zeros(2))
+    monitor = GrokkingMonitor(pair, pair, threshold=0.9)
     monitor.restore(
         [
             {"step": 1, "train_accuracy": 0.5, "test_accuracy": 0.0},

@@ -28,7 +28,7 @@ def _setup(seed=0, n=120):
 def test_figures_reach_history_and_match_the_measures(tmp_path):
     model, x, y = _setup()
     monitor = InformationPlaneMonitor(
-        (x, y), encoder_epochs=1, cache_dir=str(tmp_path), schedule=[1]
+        test_data=(x, y), encoder_epochs=1, cache_dir=str(tmp_path), schedule=[1]
     )
     history = model.fit(x, y, epochs=1, callbacks=[monitor], verbose=0).history
     for name in (
@@ -40,30 +40,40 @@ def test_figures_reach_history_and_match_the_measures(tmp_path):
         "kde_zy",
         "kde_zx_given_y",
     ):
-        assert math.isfinite(history[name][-1]), name
+        assert math.isfinite(history[f"test_{name}"][-1]), name
     z = to_numpy(keras.Model(model.input, model.get_layer("features").output)(x))
     np.testing.assert_allclose(
-        monitor.latest["nhsic_zx"], information.normalized_hsic(z, x), rtol=1e-4
+        monitor.latest["test_nhsic_zx"], information.normalized_hsic(z, x), rtol=1e-4
     )
     kde = information.kde_mutual_information(z, y, num_references=60)
-    np.testing.assert_allclose(monitor.latest["kde_zy"], kde["zy"], rtol=1e-4)
+    np.testing.assert_allclose(monitor.latest["test_kde_zy"], kde["zy"], rtol=1e-4)
     assert len(list(tmp_path.iterdir())) == 1  # the cached autoencoder
 
 
 def test_a_subset_of_estimators_logs_only_its_figures():
     model, x, y = _setup(1)
-    monitor = InformationPlaneMonitor((x, y), estimators=("kde",), schedule=[1])
-    assert monitor.metric_names == ("kde_zx", "kde_zy", "kde_zx_given_y")
+    monitor = InformationPlaneMonitor(
+        test_data=(x, y), estimators=("kde",), schedule=[1]
+    )
+    assert monitor.metric_names == ("test_kde_zx", "test_kde_zy", "test_kde_zx_given_y")
     model.fit(x, y, epochs=1, callbacks=[monitor], verbose=0)
     assert set(monitor.latest) == {"step", *monitor.metric_names}
 
 
+def test_one_estimator_may_be_named_by_a_plain_string():
+    _, x, y = _setup()
+    monitor = InformationPlaneMonitor(train_data=(x, y), estimators="nhsic")
+    assert monitor.metric_names == ("train_nhsic_zx", "train_nhsic_zy")
+
+
 def test_bad_arguments_raise():
     model, x, y = _setup()
-    with pytest.raises(ValueError, match="estimators must be a non-empty subset"):
+    with pytest.raises(ValueError, match="estimators must be one or more of"):
         InformationPlaneMonitor((x, y), estimators=("mine",))
     with pytest.raises(ValueError, match="labels must lie in"):
         InformationPlaneMonitor((x, y), num_classes=2)
+    with pytest.raises(ValueError, match="needs train_data, test_data or both"):
+        InformationPlaneMonitor()
     monitor = InformationPlaneMonitor((x, y), layer="nope", estimators=("kde",))
     with pytest.raises(ValueError, match="no layer named 'nope'"):
         model.fit(x, y, epochs=1, callbacks=[monitor], verbose=0)

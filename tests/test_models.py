@@ -7,7 +7,7 @@ import pytest
 from keras_grok.data.modular import modular_dataset
 from keras_grok.layers import PositionEmbedding
 from keras_grok.models import FEATURES_LAYER, modular_mlp, modular_transformer
-from tests.testing import assert_allclose, to_numpy
+from tests.testing import assert_allclose, assert_serialization_round_trip, to_numpy
 
 
 def test_mlp_maps_pairs_to_logits_through_a_named_feature_layer():
@@ -71,13 +71,9 @@ def test_transformer_with_position_embedding_survives_save_and_load(tmp_path):
     assert_allclose(loaded(x), model(x), rtol=1e-6)
 
 
-def test_position_embedding_config_round_trips():
+def test_position_embedding_survives_serialization_and_refuses_no_length():
     layer = PositionEmbedding(4, initializer="zeros", name="pos")
-    clone = PositionEmbedding.from_config(layer.get_config())
-    assert clone.max_length == 4 and clone.name == "pos"
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(layer)
-    )
-    assert isinstance(restored, PositionEmbedding) and restored.max_length == 4
+    restored = assert_serialization_round_trip(layer)
+    assert restored.max_length == 4 and restored.name == "pos"
     with pytest.raises(ValueError, match="max_length must be >= 1"):
         PositionEmbedding(0)

@@ -1,4 +1,4 @@
-"""Paper A's image models: init scaling, PyTorch-style init, feature layers, saving."""
+"""Paper A's image models and layers: init scaling, feature layers, saving."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from keras_grok.callbacks import CollapseMonitor
 from keras_grok.callbacks.features import find_layer
+from keras_grok.layers import ClassToken, RelativeGaussianNoise
 from keras_grok.models import (
     FEATURES_LAYER,
     patch_transformer,
@@ -15,7 +16,7 @@ from keras_grok.models import (
     toy_cnn,
     toy_mlp,
 )
-from tests.testing import assert_allclose, to_numpy
+from tests.testing import assert_allclose, assert_serialization_round_trip, to_numpy
 
 SHAPE = (1, 8, 8) if keras.config.image_data_format() == "channels_first" else (8, 8, 1)
 # Few distinct shapes: each new shape of a random initializer compiles once.
@@ -147,7 +148,7 @@ def test_the_collapse_monitor_measures_the_feature_layer(builder, sizes):
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     monitor = CollapseMonitor((x, y), layer=FEATURES_LAYER, schedule=[1])
     model.fit(x, y, epochs=1, batch_size=30, verbose=0, callbacks=[monitor])
-    assert np.isfinite(monitor.latest["rnc1"])
+    assert np.isfinite(monitor.latest["train_rnc1"])
 
 
 @pytest.mark.parametrize("builder, sizes", BUILDERS[::2])
@@ -169,3 +170,39 @@ def test_bad_arguments_are_refused():
         toy_mlp(SHAPE, 10, depth=0)
     with pytest.raises(ValueError, match="divisible by patch_size=3"):
         patch_transformer(SHAPE, 10, patch_size=3)
+
+
+def test_the_class_token_is_one_learned_vector_before_every_sequence():
+    layer = ClassToken(keras.initializers.RandomNormal(seed=0))
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+    out = to_numpy(layer(x))
+    assert out.shape == (2, 4, 4)
+    assert_allclose(out[:, 1:], x)
+    assert_allclose(out[0, 0], to_numpy(layer.token))
+    assert_allclose(out[1, 0], to_numpy(layer.token))
+    assert layer.compute_output_shape((None, 3, 4)) == (None, 4, 4)
+    assert layer.compute_output_shape((None, None, 4)) == (None, None, 4)
+
+
+def test_the_class_token_survives_serialization_with_its_initializer():
+    layer = ClassToken(keras.initializers.RandomNormal(stddev=0.5), name="cls")
+    restored = assert_serialization_round_trip(layer)
+    assert restored.name == "cls"
+    assert restored.initializer.stddev == 0.5
+
+
+def test_relative_noise_is_off_at_inference_and_scales_with_each_dimension():
+    layer = RelativeGaussianNoise(0.5, seed=0)
+    x = np.random.default_rng(0).normal(size=(4000, 3)) * np.array([1.0, 10.0, 100.0])
+    x = x.astype("float32")
+    assert_allclose(layer(x), x)
+    noise = to_numpy(layer(x, training=True)) - x
+    np.testing.assert_allclose(noise.std(axis=0) / x.std(axis=0), 0.5, rtol=0.05)
+
+
+def test_relative_noise_survives_serialization_and_refuses_bad_stddev():
+    restored = assert_serialization_round_trip(RelativeGaussianNoise(0.2, seed=3))
+    assert restored.stddev == 0.2 and restored.seed == 3
+    for stddev in (-0.1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="stddev must be finite and >= 0"):
+            RelativeGaussianNoise(stddev)

@@ -1,8 +1,12 @@
 """Recipe loading and ``--set`` overrides, typed by the recipe's defaults."""
 
+from pathlib import Path
+
 import pytest
 
 from keras_grok.recipe import RecipeError, apply_overrides, load_recipe
+
+RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.py"))
 
 DEFAULTS = {"p": 97, "lr": 1e-3, "model": "mlp", "stop": True, "sizes": (64, 32)}
 
@@ -52,3 +56,17 @@ def test_a_file_without_config_and_run_is_not_a_recipe(tmp_path):
         load_recipe(broken)
     with pytest.raises(RecipeError, match="recipe file not found"):
         load_recipe(tmp_path / "absent.py")
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_every_recipe_loads_and_its_defaults_validate(path):
+    recipe = load_recipe(path)
+    assert recipe.defaults and callable(recipe.run)
+    assert recipe.validate is not None, f"{path.name} has no validate(config)"
+    recipe.validate(dict(recipe.defaults))
+
+
+def test_recipes_import_the_library_never_each_other():
+    for path in RECIPES:
+        text = path.read_text()
+        assert "load_recipe" not in text and "import recipes" not in text, path.name

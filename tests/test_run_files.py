@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from keras_grok.callbacks import TrainingCheckpoint
-from keras_grok.callbacks.results import (
+from keras_grok.models import modular_mlp
+from keras_grok.run_folder import (
     read_metrics,
     truncate_metrics,
     write_json_atomic,
 )
-from keras_grok.models import modular_mlp
 from tests.testing import to_numpy
 
 

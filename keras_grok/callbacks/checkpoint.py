@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_grok.callbacks.monitor import current_step
-from keras_grok.callbacks.results import write_atomic
-
-
-@dataclass(frozen=True)
-class CheckpointState:
-    """What a checkpoint says about the run: where to go on from."""
-
-    epoch: int
-    step: int
-    elapsed: float
+from keras_grok.run_folder import CheckpointState, read_checkpoint, write_checkpoint
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
@@ -78,24 +67,14 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def save(self, next_epoch: int) -> None:
         """Writes the checkpoint; training goes on from epoch ``next_epoch``."""
-        arrays = {
-            f"weight_{i}": keras.ops.convert_to_numpy(v.value)
-            for i, v in enumerate(self.model.weights)
-        }
-        arrays.update(
-            (f"optimizer_{i}", keras.ops.convert_to_numpy(v.value))
-            for i, v in enumerate(self.model.optimizer.variables)
-        )
+        model = self.model
         elapsed = self.elapsed_offset + time.perf_counter() - self._started
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            epoch=next_epoch,
-            step=current_step(self.model),
-            elapsed=elapsed,
-            **arrays,
+        write_checkpoint(
+            self.path,
+            CheckpointState(next_epoch, current_step(model), elapsed),
+            [_numpy(v) for v in model.weights],
+            [_numpy(v) for v in model.optimizer.variables],
         )
-        write_atomic(self.path, buffer.getvalue())
 
     @staticmethod
     def restore(path: str | os.PathLike, model: keras.Model) -> CheckpointState | None:
@@ -104,18 +83,13 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         Raises:
             ValueError: the checkpoint was written by a model of another shape.
         """
-        path = Path(path)
-        if not path.exists():
+        optimizer = model.optimizer
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        found = read_checkpoint(path, len(model.weights), len(optimizer.variables))
+        if found is None:
             return None
-        with np.load(path) as data:
-            weights = [data[f"weight_{i}"] for i in range(len(model.weights))]
-            optimizer = model.optimizer
-            if not optimizer.built:
-                optimizer.build(model.trainable_variables)
-            slots = [data[f"optimizer_{i}"] for i in range(len(optimizer.variables))]
-            state = CheckpointState(
-                int(data["epoch"]), int(data["step"]), float(data["elapsed"])
-            )
+        state, weights, slots = found
         variables = [*model.weights, *optimizer.variables]
         for variable, value in zip(variables, [*weights, *slots]):
             if tuple(variable.shape) != value.shape:
@@ -126,3 +100,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         for variable, value in zip(variables, [*weights, *slots]):
             variable.assign(value)
         return state
+
+
+def _numpy(variable) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(variable.value))

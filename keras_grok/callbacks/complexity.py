@@ -7,9 +7,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from keras_grok.callbacks.measurement_pass import PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
+from keras_grok.checks import validate_float_arg, validate_labelled_pair
 from keras_grok.measures import complexity, spectral
+from keras_grok.plots import Panel
+
+COMPLEXITY = Panel("complexity (bits)", ("complexity_bits",), log_y=True)
 
 
 class ComplexityMonitor(ScheduledMonitor):
@@ -22,7 +27,8 @@ class ComplexityMonitor(ScheduledMonitor):
     rises while a network memorizes and falls when it generalizes, if
     regularized.
 
-    Logs, per measurement (and in the epoch-end ``logs``):
+    Logs, per measurement (and in the epoch-end ``logs``), without a data-set
+    prefix since they are metrics of the weights:
 
     - ``complexity_bits``, ``complexity_threshold``, ``complexity_bin_size``:
       the complexity in bits and the chosen threshold and bin size, for the
@@ -39,7 +45,7 @@ class ComplexityMonitor(ScheduledMonitor):
     ``data``, so keep the schedule sparse (e.g. ``"geometric:1.5"``).
 
     Args:
-        data: ``(x, y)``: the training batch the loss bound is measured on
+        train_data: ``(x, y)``: the training batch the loss bound is measured on
             (paper B's code: one training mini-batch).
         epsilons: the admitted loss increases, in the loss's units.
             Defaults to `(0.1,)`.
@@ -54,15 +60,18 @@ class ComplexityMonitor(ScheduledMonitor):
 
     Example:
     ```python
-    monitor = ComplexityMonitor((x_train[:512], y_train[:512]), epsilons=(0.1, 1.0))
+    monitor = ComplexityMonitor((x_train[:512], y_train[:512]),
+                                epsilons=(0.1, 1.0))
     history = model.fit(x_train, y_train, epochs=100, callbacks=[monitor])
     history.history["complexity_bits"], history.history["compression_ratio"]
     ```
     """
 
+    progress_keys = ("complexity_bits",)
+
     def __init__(
         self,
-        data: tuple,
+        train_data: tuple,
         epsilons: Sequence[float] = (0.1,),
         schedule: ScheduleSpec = "geometric:1.5",
         thresholds: Sequence[float] = complexity.DEFAULT_THRESHOLDS,
@@ -71,24 +80,16 @@ class ComplexityMonitor(ScheduledMonitor):
         loss_fn: Callable | None = None,
     ):
         super().__init__(schedule)
-        if not isinstance(data, (tuple, list)) or len(data) != 2:
-            raise ValueError(f"data must be an (x, y) pair. Received: {type(data)}")
-        x, y = (np.asarray(v) for v in data)
-        if len(x) != len(y) or len(x) == 0:
-            raise ValueError(
-                "data must hold as many labels as inputs, at least one. "
-                f"Received: {len(x)} inputs, {len(y)} labels"
-            )
-        epsilons = tuple(float(e) for e in epsilons)
-        if not epsilons or any(not (e >= 0 and math.isfinite(e)) for e in epsilons):
-            raise ValueError(
-                f"epsilons must be finite numbers >= 0. Received: {epsilons}"
-            )
+        data = validate_labelled_pair(train_data, "train_data")
+        epsilons = (epsilons,) if isinstance(epsilons, (int, float)) else epsilons
+        epsilons = tuple(validate_float_arg(e, "epsilons") for e in epsilons)
+        if not epsilons:
+            raise ValueError("epsilons must hold at least one number >= 0.")
         if codec not in complexity.CODECS:
             raise ValueError(
                 f"Unknown codec {codec!r}. Allowed: {', '.join(complexity.CODECS)}."
             )
-        self.data = (x, y)
+        self.data = (data.x, data.y)
         self.epsilons = epsilons
         self.thresholds = tuple(thresholds)
         self.bin_range = tuple(bin_range)
@@ -114,13 +115,16 @@ class ComplexityMonitor(ScheduledMonitor):
             "effective_rank",
         )
 
-    def measure(self, step: int) -> dict[str, float]:
-        weights = self.model.trainable_weights
+    def panels(self) -> tuple[Panel, ...]:
+        return (COMPLEXITY,)
+
+    def measure(self, step: int, results: PassResults) -> dict[str, float]:
+        weights = self.trained_model.trainable_weights
         factors = complexity.factorize(weights)
         values = {"naive_bits": 8.0 * complexity.naive_size(weights, self.codec)}
         for index, epsilon in enumerate(self.epsilons):
             estimate = complexity.estimate_complexity(
-                self.model,
+                self.trained_model,
                 self.data,
                 epsilon,
                 thresholds=self.thresholds,

@@ -1,17 +1,16 @@
-"""Reading a model's features inside one compiled function, for the monitors.
+"""Reading a model's outputs and named layers' features in one forward pass.
 
-A monitor wraps the model in a small ``keras.Model`` (``FeatureReduction``) whose
-``call`` computes the features of a batch and reduces them (to collapse
-statistics, for instance). Keras compiles that wrapper's ``predict_on_batch``
-like any model's (``jax.jit`` on JAX, ``tf.function`` on TensorFlow; eager on
-torch), once per input shape, and it shares the model's variables, so a
-measurement is one call that sees the current weights and returns only the
-small reduced arrays.
+The monitors name a layer (``"features"``); ``find_layer`` finds it, nested models
+included, and ``ForwardReader`` computes the model's outputs and any number of
+named layers' outputs from one forward pass in inference mode: through a
+multi-output ``keras.Model`` when the layers have symbolic outputs in the model's
+graph (a functional model), and otherwise through ``FeatureTap`` layers, which keep
+their input while the model runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
 
 import keras
 
@@ -45,60 +44,64 @@ def find_layer(model: keras.Model, name: str) -> keras.layers.Layer:
     )
 
 
-class FeatureReduction(keras.Model):
-    """``{"x": x, "extra": e} -> reduce(features(x), e)`` as one compiled model.
-
-    Built once per monitored model. Features come from a feature-extractor
-    ``keras.Model(model.inputs, layer.output)`` when ``layer`` is a top-level
-    layer of a functional model, and otherwise from a ``FeatureTap`` anywhere in
-    the model, which keeps its input while the model runs inside this call.
+class ForwardReader(keras.layers.Layer):
+    """``x -> (outputs, {layer: features})`` from one inference-mode forward pass.
 
     Args:
-        model: the monitored model.
-        layer: name of the features layer.
-        reduce: ``(features, extra) -> tensor or tuple of tensors``, in
-            ``keras.ops``; ``extra`` is None when the inputs are ``x`` alone.
+        model: the monitored model (single input, single output).
+        layers: names of the layers whose outputs to read.
     """
 
-    def __init__(self, model: keras.Model, layer: str, reduce: Callable):
-        super().__init__(name=f"feature_reduction_{model.name}")
-        found = find_layer(model, layer)
-        self._reduce = reduce
+    def __init__(self, model: keras.Model, layers: tuple[str, ...]):
+        super().__init__(name=f"forward_reader_{model.name}")
+        found = [find_layer(model, name) for name in layers]
+        self.layer_names = tuple(layers)
+        self.model = model
         self.extractor = None
-        self.source = None
-        self.tap = None
+        self.taps: tuple[FeatureTap, ...] = ()
+        if not found:
+            return
+        # A wrapper that computes in inference mode with the model it wraps
+        # (keras_grok.weight_noise.WeightNoise) reads from that model's graph.
+        graph = getattr(model, "model", model) if not _has_graph(model) else model
         try:
-            inputs = model.inputs
+            inputs = graph.inputs
             self.extractor = keras.Model(
-                inputs[0] if len(inputs) == 1 else inputs, found.output
+                inputs[0] if len(inputs) == 1 else inputs,
+                [graph.outputs[0], *(layer.output for layer in found)],
             )
-        except (AttributeError, ValueError) as error:
-            if not isinstance(found, FeatureTap):
+        except (AttributeError, ValueError, TypeError) as error:
+            untapped = [
+                layer.name for layer in found if not isinstance(layer, FeatureTap)
+            ]
+            if untapped:
                 raise ValueError(
-                    f"Layer {layer!r} of model {model.name!r} has no symbolic output "
-                    "in the model's graph (a subclassed or nested model), so no "
-                    "feature extractor can be built from it. Mark the features "
+                    f"Layer {untapped[0]!r} of model {model.name!r} has no symbolic "
+                    "output in the model's graph (a subclassed or nested model), so "
+                    "no feature extractor can be built from it. Mark the features "
                     "with keras_grok.layers.FeatureTap(name=...) instead."
                 ) from error
-            self.source = model
-            self.tap = found
-        # Its variables are the monitored model's: nothing to build. (Unbuilt,
-        # Keras would run `call` eagerly once before compiling it, and on JAX
-        # compile every op of that eager run on its own: ~1 s of first call.)
-        self.built = model.built
+            self.taps = tuple(found)
+        # Its variables are the monitored model's: nothing to build.
+        self.built = True
 
-    def features(self, x):
-        """The features of a batch of inputs, in inference mode."""
+    def call(self, x):
         if self.extractor is not None:
-            return self.extractor(x, training=False)
-        with self.tap.capture():
-            self.source(x, training=False)
-            features = self.tap.captured
-        if features is None:
-            raise ValueError(
-                f"FeatureTap {self.tap.name!r} was not called by the model."
-            )
-        return features
+            outputs, *features = self.extractor(x, training=False)
+            return outputs, dict(zip(self.layer_names, features))
+        with contextlib.ExitStack() as stack:
+            for tap in self.taps:
+                stack.enter_context(tap.capture())
+            outputs = self.model(x, training=False)
+            features = {tap.name: tap.captured for tap in self.taps}
+        missing = [name for name, value in features.items() if value is None]
+        if missing:
+            raise ValueError(f"FeatureTap {missing[0]!r} was not called by the model.")
+        return outputs, features
 
-    def call(self, inputs):
-        return self._reduce(self.features(inputs["x"]), inputs.get("extra"))
+
+def _has_graph(model) -> bool:
+    try:
+        return bool(model.inputs)
+    except (AttributeError, ValueError):
+        return False

@@ -6,26 +6,36 @@ import math
 import time
 import warnings
 
-import keras
-import numpy as np
-
+from keras_grok.callbacks.measurement_pass import LossAndAccuracy, PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
+from keras_grok.checks import (
+    validate_float_arg,
+    validate_int_arg,
+    validate_labelled_pair,
+)
+from keras_grok.events import first_step_at
+from keras_grok.losses import per_example_loss
+from keras_grok.plots import Panel
+
+ACCURACY = Panel("accuracy", ("train_accuracy", "test_accuracy"), limits=(-0.02, 1.02))
+LOSS = Panel("loss", ("train_loss", "test_loss"), log_y=True)
 
 
 class GrokkingMonitor(ScheduledMonitor):
     """Measures loss and accuracy on the whole train and test sets at scheduled steps.
 
     Grokking (Power et al., 2022) is test accuracy rising long after the training
-    set is fit. This monitor evaluates both sets in inference mode at log-spaced
+    set is fit. This monitor evaluates both sets in inference mode at scheduled
     optimizer steps (not epochs, so full-batch and mini-batch training read alike),
     logs ``train_loss``, ``train_accuracy``, ``test_loss`` and ``test_accuracy``, and
-    records ``memorized_at`` (the first step with train accuracy >= ``threshold``)
-    and ``generalized_at`` (the same for test accuracy). A non-finite train loss
-    stops training and is recorded as ``diverged_at``; integer labels outside the
-    model's output range raise ``ValueError``. Keras' own ``loss`` and
-    ``accuracy`` logs are running averages over an epoch in training mode; these are
-    exact figures of the current weights.
+    records ``memorized_at`` (the first measured step with train accuracy >=
+    ``threshold``) and ``generalized_at`` (the first with test accuracy >=
+    ``test_threshold``). A set's loss is the mean over its examples of the compiled
+    loss's per-example values. A non-finite train loss stops training and is
+    recorded as ``diverged_at``. Keras' own ``loss`` and ``accuracy`` logs are
+    running averages over an epoch in training mode; these are exact metrics of the
+    current weights. Other monitors on the same arrays share its forward pass.
 
     Args:
         train_data: ``(x, y)`` arrays of the training set; ``y`` holds integer labels
@@ -33,11 +43,12 @@ class GrokkingMonitor(ScheduledMonitor):
         test_data: ``(x, y)`` arrays of the test set, or None. Defaults to `None`.
         schedule: when to measure (see ``ScheduledMonitor``).
             Defaults to `"geometric"`.
-        threshold: accuracy that counts as memorized / generalized.
-            Defaults to `0.99`.
+        threshold: train accuracy that counts as memorized. Defaults to `0.99`.
+        test_threshold: test accuracy that counts as generalized; None takes
+            ``threshold``. Defaults to `None`.
         patience: if not None, stop training at the first measurement at least
             ``patience`` steps after ``generalized_at``. Defaults to `None`.
-        batch_size: examples per inference call. Defaults to `4096`.
+        batch_size: rows per compiled call. Defaults to `16384`.
 
     Example:
     ```python
@@ -47,7 +58,7 @@ class GrokkingMonitor(ScheduledMonitor):
     ```
     """
 
-    metric_names = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+    progress_keys = ("train_accuracy", "test_accuracy")
 
     def __init__(
         self,
@@ -55,143 +66,135 @@ class GrokkingMonitor(ScheduledMonitor):
         test_data: tuple | None = None,
         schedule: ScheduleSpec = "geometric",
         threshold: float = 0.99,
+        test_threshold: float | None = None,
         patience: int | None = None,
-        batch_size: int = 4096,
+        batch_size: int = 16384,
     ):
-        super().__init__(schedule)
-        self.data = {"train": _as_pair(train_data, "train_data")}
+        super().__init__(schedule, batch_size)
+        self.data = {"train": validate_labelled_pair(train_data, "train_data")}
         if test_data is not None:
-            self.data["test"] = _as_pair(test_data, "test_data")
-        if not 0 < threshold <= 1:
-            raise ValueError(
-                f"threshold must be in (0, 1]. Received: threshold={threshold}"
+            self.data["test"] = validate_labelled_pair(test_data, "test_data")
+        self.threshold = validate_float_arg(
+            threshold, "threshold", minimum=0.0, allow_minimum=False, maximum=1.0
+        )
+        self.test_threshold = (
+            self.threshold
+            if test_threshold is None
+            else validate_float_arg(
+                test_threshold,
+                "test_threshold",
+                minimum=0.0,
+                allow_minimum=False,
+                maximum=1.0,
             )
-        if patience is not None and patience < 0:
-            raise ValueError(
-                f"patience must be >= 0 or None. Received: patience={patience}"
-            )
-        self.threshold = float(threshold)
-        self.patience = patience
-        self.batch_size = int(batch_size)
+        )
+        self.metric_names = tuple(
+            f"{split}_{name}" for split in self.data for name in ("loss", "accuracy")
+        )
+        self.patience = (
+            None
+            if patience is None
+            else validate_int_arg(patience, "patience", minimum=0)
+        )
         self.wall_time = 0.0
         self.diverged_at: int | None = None
+
+    def needs(self):
+        return [(LossAndAccuracy(), data) for data in self.data.values()]
+
+    def panels(self) -> tuple[Panel, ...]:
+        return (ACCURACY, LOSS)
+
+    def schedule_levels(self) -> dict[str, float]:
+        levels = {"train_accuracy": self.threshold}
+        if "test" in self.data:
+            levels["test_accuracy"] = self.test_threshold
+        return levels
 
     def on_train_begin(self, logs=None):
         self.diverged_at = None
         super().on_train_begin(logs)
-        self._loss_fn = _loss_function(self.model)
+        self._check_labels()
+        loss = getattr(self.trained_model, "loss", None)
+        self._loss_known = per_example_loss(loss) is not None
+        if loss is not None and not self._loss_known:
+            warnings.warn(
+                f"GrokkingMonitor cannot evaluate the model's loss {loss!r} (one "
+                "per output); train_loss and test_loss are logged as NaN.",
+                stacklevel=2,
+            )
         self._started = time.perf_counter()
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         self.wall_time = time.perf_counter() - self._started
 
-    def measure(self, step: int) -> dict[str, float]:
+    def _check_labels(self) -> None:
+        outputs = getattr(self.trained_model, "outputs", None)
+        try:
+            width = int(outputs[0].shape[-1])
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return  # a subclassed model: its width is known only once it runs
+        for split, data in self.data.items():
+            if data.labels.max() >= width:
+                raise ValueError(
+                    f"{split} labels must be in [0, {width}) for a model with "
+                    f"{width} outputs. Received labels in "
+                    f"[{data.labels.min()}, {data.labels.max()}]"
+                )
+
+    def measure(self, step: int, results: PassResults) -> dict[str, float]:
         values = {}
-        for split, (x, y) in self.data.items():
-            predictions = _predict(self.model, x, self.batch_size)
-            _check_labels(y, predictions.shape[-1], split)
-            values[f"{split}_accuracy"] = _accuracy(y, predictions)
-            values[f"{split}_loss"] = _mean_loss(self._loss_fn, y, predictions)
-        if not math.isfinite(values["train_loss"]) and self._loss_fn is not None:
+        for split, data in self.data.items():
+            result = results.get(LossAndAccuracy(), data)
+            values[f"{split}_loss"] = result["loss"]
+            values[f"{split}_accuracy"] = result["accuracy"]
+        model = self.trained_model
+        if self._loss_known and not math.isfinite(values["train_loss"]):
             # Diverged: nothing more to learn from this run.
             self.diverged_at = self.diverged_at or step
-            self.model.stop_training = True
+            model.stop_training = True
         generalized = self.generalized_at
-        if generalized is None and values.get("test_accuracy", 0.0) >= self.threshold:
+        if (
+            generalized is None
+            and values.get("test_accuracy", 0.0) >= self.test_threshold
+        ):
             generalized = step
         if (
             self.patience is not None
             and generalized is not None
             and step >= generalized + self.patience
         ):
-            self.model.stop_training = True
+            model.stop_training = True
         return values
-
-    def _first_step(self, name: str) -> int | None:
-        for record in self.records:
-            if record.get(name, 0.0) >= self.threshold:
-                return int(record["step"])
-        return None
 
     @property
     def memorized_at(self) -> int | None:
         """First measured step with train accuracy >= threshold, or None."""
-        return self._first_step("train_accuracy")
+        return first_step_at(self.records, "train_accuracy", self.threshold)
 
     @property
     def generalized_at(self) -> int | None:
-        """First measured step with test accuracy >= threshold, or None."""
-        return self._first_step("test_accuracy")
+        """First measured step with test accuracy >= test_threshold, or None."""
+        return first_step_at(self.records, "test_accuracy", self.test_threshold)
 
     def summary(self) -> dict:
-        """memorized_at, generalized_at, the final figures and the last step."""
+        """Grokking times, the best and final metrics and the last step."""
         latest = self.latest
+        tests = [
+            (r["test_accuracy"], -r["step"])
+            for r in self.records
+            if math.isfinite(r.get("test_accuracy", math.nan))
+        ]
+        best, best_step = max(tests, default=(None, None))
         return {
             "memorized_at": self.memorized_at,
             "generalized_at": self.generalized_at,
             "diverged_at": self.diverged_at,
             "threshold": self.threshold,
+            "test_threshold": self.test_threshold,
+            "best_test_accuracy": best,
+            "best_test_step": -best_step if best_step is not None else None,
             "final_step": latest.get("step"),
-            **{f"final_{name}": latest.get(name) for name in self.metric_names},
+            **super().summary(),
         }
-
-
-def _as_pair(data, name: str) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError(
-            f"{name} must be an (x, y) pair of arrays. Received: {type(data)}"
-        )
-    x, y = (np.asarray(v) for v in data)
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(
-            f"{name} must hold as many labels as inputs, at least one. "
-            f"Received: {len(x)} inputs, {len(y)} labels"
-        )
-    return x, y
-
-
-def _loss_function(model: keras.Model):
-    loss = getattr(model, "loss", None)
-    if loss is None:
-        return None
-    try:
-        return keras.losses.get(loss)
-    except (ValueError, TypeError):
-        warnings.warn(
-            f"GrokkingMonitor cannot evaluate the model's loss {loss!r}; "
-            "train_loss and test_loss are logged as NaN.",
-            stacklevel=2,
-        )
-        return None
-
-
-def _predict(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    chunks = [
-        model.predict_on_batch(x[i : i + batch_size])
-        for i in range(0, len(x), batch_size)
-    ]
-    return np.concatenate([np.asarray(c) for c in chunks])
-
-
-def _check_labels(y: np.ndarray, num_outputs: int, split: str) -> None:
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        return
-    if y.min() < 0 or y.max() >= num_outputs:
-        raise ValueError(
-            f"{split} labels must be in [0, {num_outputs}) for a model with "
-            f"{num_outputs} outputs. Received labels in [{y.min()}, {y.max()}]"
-        )
-
-
-def _mean_loss(loss_fn, y: np.ndarray, predictions: np.ndarray) -> float:
-    if loss_fn is None:
-        return math.nan
-    # A Loss object reduces; a loss function (e.g. from a string) returns one value
-    # per example.
-    return float(np.mean(keras.ops.convert_to_numpy(loss_fn(y, predictions))))
-
-
-def _accuracy(y: np.ndarray, predictions: np.ndarray) -> float:
-    labels = y.argmax(-1) if y.ndim == predictions.ndim else y.reshape(-1)
-    return float(np.mean(predictions.argmax(-1) == labels))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_grok.callbacks.collapse import _check_classes, _labelled
-from keras_grok.callbacks.features import FeatureReduction
+from keras_grok.callbacks.features import find_layer
+from keras_grok.callbacks.measurement_pass import FeaturesOf, PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
+from keras_grok.checks import LabelledData, validate_labelled_pair
 from keras_grok.measures import information, lossy_compression
+from keras_grok.plots import Panel
 
-_NAMES = {
+ESTIMATOR_METRICS = {
     "nhsic": ("nhsic_zx", "nhsic_zy"),
     "compression": ("mi_zx", "mi_zy"),
     "kde": ("kde_zx", "kde_zy", "kde_zx_given_y"),
@@ -25,7 +27,8 @@ class InformationPlaneMonitor(ScheduledMonitor):
     penultimate features through training: a fitting phase, then a compression
     phase in which the redundant information I(Z;X) - I(Z;Y) falls with RNC1.
     Each estimator (``keras_grok.measures.information`` and
-    ``keras_grok.measures.lossy_compression``) adds its figures:
+    ``keras_grok.measures.lossy_compression``) adds its metrics, named
+    ``{set}_{metric}`` for each data set given (``test_nhsic_zx``, ...):
 
     - ``"nhsic"``: ``nhsic_zx``, ``nhsic_zy`` (normalized HSIC, batches of 100);
     - ``"compression"``: ``mi_zx``, ``mi_zy`` in nats (Butakov et al.: X through
@@ -34,23 +37,25 @@ class InformationPlaneMonitor(ScheduledMonitor):
     - ``"kde"``: ``kde_zx``, ``kde_zy``, ``kde_zx_given_y`` in nats (Xu Ji et
       al.'s Gaussian mixture, 400 references and 2000 evaluation samples).
 
-    Features come from one unshuffled, compiled pass over ``data`` (built once
-    per model), so X, Z and Y stay aligned. The estimators are far costlier than
-    the collapse figures (kNN trees, n x n solves): keep the schedule sparse.
+    Features come from the shared measurement pass (unshuffled, so X, Z and Y
+    stay aligned). The estimators are far costlier than the collapse metrics
+    (kNN trees, n x n solves): keep the schedule sparse.
 
     Args:
-        data: ``(x, y)`` arrays, usually (a subset of) the test set; ``y`` holds
-            integer labels or one-hot rows.
+        train_data: ``(x, y)`` arrays measured as ``train_*``, or None.
+            Defaults to `None`.
+        test_data: ``(x, y)`` arrays measured as ``test_*`` (paper A: the test
+            set), or None. At least one of the two. Defaults to `None`.
         layer: name of the features layer (see ``CollapseMonitor``).
             Defaults to `"features"`.
-        estimators: any of ``"nhsic"``, ``"compression"``, ``"kde"``.
-            Defaults to `("nhsic", "compression", "kde")`.
+        estimators: any of ``"nhsic"``, ``"compression"``, ``"kde"`` (one name
+            or several). Defaults to `("nhsic", "compression", "kde")`.
         schedule: when to measure (see ``ScheduledMonitor``).
             Defaults to `"geometric"`.
         num_classes: number of classes; None takes the largest label + 1.
             Defaults to `None`.
         encoder_data: inputs the autoencoder of ``"compression"`` is trained on
-            (paper A: the training split); None uses ``data``'s inputs.
+            (paper A: the training split); None uses the measured inputs.
             Defaults to `None`.
         encoder_epochs: autoencoder training epochs (paper A: 200).
             Defaults to `200`.
@@ -58,106 +63,133 @@ class InformationPlaneMonitor(ScheduledMonitor):
             ``fit_input_encoder``). Defaults to `None`.
         seed: seed of the estimators' subsets and of the autoencoder.
             Defaults to `0`.
-        batch_size: samples per compiled feature call. Defaults to `4096`.
+        batch_size: rows per compiled call. Defaults to `16384`.
 
     Example:
     ```python
-    monitor = InformationPlaneMonitor((x_test[:2500], y_test[:2500]),
+    monitor = InformationPlaneMonitor(test_data=(x_test[:2500], y_test[:2500]),
                                       estimators=("nhsic", "kde"),
                                       schedule="geometric:2")
     history = model.fit(x, y, epochs=50, callbacks=[monitor])
-    history.history["nhsic_zx"]
+    history.history["test_nhsic_zx"]
     ```
     """
 
     def __init__(
         self,
-        data: tuple,
+        train_data: tuple | None = None,
+        test_data: tuple | None = None,
         layer: str = "features",
-        estimators: tuple[str, ...] = ("nhsic", "compression", "kde"),
+        estimators: str | tuple[str, ...] = ("nhsic", "compression", "kde"),
         schedule: ScheduleSpec = "geometric",
         num_classes: int | None = None,
         encoder_data=None,
         encoder_epochs: int = 200,
         cache_dir: str | None = None,
         seed: int = 0,
-        batch_size: int = 4096,
+        batch_size: int = 16384,
     ):
-        super().__init__(schedule)
-        unknown = sorted(set(estimators) - set(_NAMES))
+        super().__init__(schedule, batch_size)
+        estimators = (estimators,) if isinstance(estimators, str) else tuple(estimators)
+        unknown = sorted(set(estimators) - set(ESTIMATOR_METRICS))
         if unknown or not estimators:
             raise ValueError(
-                f"estimators must be a non-empty subset of {sorted(_NAMES)}. "
-                f"Received: {tuple(estimators)}"
+                "estimators must be one or more of "
+                f"{', '.join(ESTIMATOR_METRICS)}. Received: estimators={estimators}"
             )
-        self.x, self.y = _labelled(data, "data")
-        self.num_classes = int(num_classes) if num_classes else int(self.y.max()) + 1
-        _check_classes(self.y, self.num_classes, "data")
+        sets = {"train": (train_data, "train_data"), "test": (test_data, "test_data")}
+        self.data: dict[str, LabelledData] = {
+            split: validate_labelled_pair(pair, name, num_classes)
+            for split, (pair, name) in sets.items()
+            if pair is not None
+        }
+        if not self.data:
+            raise ValueError(
+                "InformationPlaneMonitor needs train_data, test_data or both. "
+                "Received neither."
+            )
+        largest = max(int(d.labels.max()) for d in self.data.values())
+        self.num_classes = int(num_classes) if num_classes else largest + 1
         self.layer = layer
-        self.estimators = tuple(estimators)
-        self.metric_names = tuple(n for e in self.estimators for n in _NAMES[e])
+        self.estimators = estimators
+        self.metric_names = tuple(
+            f"{split}_{name}"
+            for split in self.data
+            for e in self.estimators
+            for name in ESTIMATOR_METRICS[e]
+        )
         self.encoder_data = encoder_data
         self.encoder_epochs = int(encoder_epochs)
         self.cache_dir = cache_dir
         self.seed = int(seed)
-        self.batch_size = int(batch_size)
-        self._codes = None
-        self._reduction = None
-        self._reduction_model = None
+        self._request = FeaturesOf(layer)
+        self._codes: dict[str, np.ndarray] = {}
+
+    def needs(self):
+        return [(self._request, data) for data in self.data.values()]
+
+    def panels(self) -> tuple[Panel, ...]:
+        return tuple(
+            Panel(
+                f"information ({split})",
+                tuple(
+                    f"{split}_{n}"
+                    for e in self.estimators
+                    for n in ESTIMATOR_METRICS[e]
+                ),
+            )
+            for split in self.data
+        )
 
     def on_train_begin(self, logs=None):
-        if self._reduction_model is not self.model:
-            self._reduction = FeatureReduction(
-                self.model, self.layer, lambda features, _: features
-            )
-            self._reduction_model = self.model
         super().on_train_begin(logs)
+        find_layer(self.trained_model, self.layer)  # a clear error up front
 
-    def features(self) -> np.ndarray:
-        """``(N, d)`` features of ``data``, in order, from the current weights."""
-        chunks = [
-            self._reduction.predict_on_batch({"x": self.x[i : i + self.batch_size]})
-            for i in range(0, len(self.x), self.batch_size)
-        ]
-        features = np.concatenate([np.asarray(c) for c in chunks])
-        return features.reshape(len(features), -1)
-
-    def input_codes(self) -> np.ndarray:
-        """The autoencoder codes of ``data``'s inputs (trained or loaded once)."""
-        if self._codes is None:
-            source = self.x if self.encoder_data is None else self.encoder_data
+    def input_codes(self, split: str) -> np.ndarray:
+        """The autoencoder codes of a data set's inputs (trained or loaded once)."""
+        if split not in self._codes:
+            x = self.data[split].x
+            source = x if self.encoder_data is None else self.encoder_data
             encoder = lossy_compression.fit_input_encoder(
                 np.asarray(source, dtype="float32"),
                 epochs=self.encoder_epochs,
                 seed=self.seed,
                 cache_dir=self.cache_dir,
             )
-            self._codes = np.asarray(
+            self._codes[split] = np.asarray(
                 keras.ops.convert_to_numpy(
-                    encoder.predict(self.x.astype("float32"), verbose=0)
+                    encoder.predict(x.astype("float32"), verbose=0)
                 )
             )
-        return self._codes
+        return self._codes[split]
 
-    def measure(self, step: int) -> dict[str, float]:
-        z = self.features()
+    def measure(self, step: int, results: PassResults) -> dict[str, float]:
+        values = {}
+        for split, data in self.data.items():
+            z = results.get(self._request, data)
+            values.update(
+                {f"{split}_{k}": v for k, v in self._estimate(split, data, z).items()}
+            )
+        return values
+
+    def _estimate(self, split: str, data: LabelledData, z: np.ndarray) -> dict:
         values = {}
         if "nhsic" in self.estimators:
-            x = self.x.reshape(len(self.x), -1).astype("float32")
-            one_hot = np.eye(self.num_classes, dtype="float32")[self.y]
+            x = data.x.reshape(len(data.x), -1).astype("float32")
+            one_hot = np.eye(self.num_classes, dtype="float32")[data.labels]
             values["nhsic_zx"] = information.normalized_hsic(z, x, seed=self.seed)
             values["nhsic_zy"] = information.normalized_hsic(
                 z, one_hot, "linear", seed=self.seed
             )
         if "compression" in self.estimators:
             mi = lossy_compression.compression_mutual_information(
-                z, self.input_codes(), self.y
+                z, self.input_codes(split), data.labels
             )
             values["mi_zx"], values["mi_zy"] = mi["zx"], mi["zy"]
         if "kde" in self.estimators:
             references = min(400, len(z) // 2)
             mi = information.kde_mutual_information(
-                z, self.y, num_references=references, seed=self.seed
+                z, data.labels, num_references=references, seed=self.seed
             )
             values.update(
                 kde_zx=mi["zx"], kde_zy=mi["zy"], kde_zx_given_y=mi["zx_given_y"]

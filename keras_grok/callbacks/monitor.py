@@ -1,20 +1,31 @@
 """The base of every keras-grok monitor: measure at scheduled training steps.
 
 A monitor counts optimizer steps itself (cheaply, in ``on_train_batch_begin``) and
-measures when the count reaches the next scheduled step, whatever the batch size:
+measures when the count reaches its next scheduled step, whatever the batch size:
 full-batch and mini-batch training alike. It measures *before* the next batch runs,
 so it never overrides ``on_train_batch_end`` and leaves Keras' asynchronous callback
 dispatch on for the other callbacks.
+
+Measuring goes through the model's ``MeasurementCoordinator``: the first monitor
+that reaches a due step runs one shared pass for every monitor due at that step
+(each data set read once, whatever the number of monitors), and each records its
+metrics from it.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 
 import keras
 
-from keras_grok.callbacks.schedule import Schedule, ScheduleSpec, resolve_schedule
+from keras_grok.callbacks.measurement_pass import (
+    MeasurementCoordinator,
+    PassResults,
+    Request,
+)
+from keras_grok.callbacks.schedule import NEVER, ScheduleSpec, resolve_schedule
+from keras_grok.checks import LabelledData
+from keras_grok.plots import Panel
 
 _UNKNOWN_LENGTH_STEPS = 2**31 - 1
 
@@ -27,53 +38,81 @@ def current_step(model: keras.Model) -> int:
     return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
-def sync_model_state(model: keras.Model) -> None:
-    """Makes the model's variables hold the live training state.
-
-    Only JAX needs this: during an epoch its trainer keeps the state outside the
-    model's variables and re-attaches it at epoch end or on ``jax_state_sync()``.
-    Each sync copies every variable, so call it only when measuring.
-    """
-    sync = getattr(model, "jax_state_sync", None)
-    if sync is not None:
-        sync()
-
-
 class ScheduledMonitor(keras.callbacks.Callback):
-    """Measures something about the model at log-spaced training steps.
+    """Measures something about the model at scheduled training steps.
 
-    Subclasses set ``metric_names`` and implement ``measure(step)``, which returns a
-    dict of Python floats. Every measurement is kept in ``records`` (one dict per
-    measured step, with its ``"step"``); the latest values also go into the epoch-end
-    ``logs`` (NaN until first measured) so ``History``, ``CSVLogger`` and
-    ``TensorBoard`` see them. Put monitors before those callbacks in the list.
+    Subclasses set ``metric_names`` and implement ``measure(step, results)``,
+    which returns a dict of Python floats; ``needs()`` lists what they read from
+    the shared pass (``results.get(request, data)``), ``panels()`` their default
+    figure panels and ``progress_keys`` the metrics the progress bar shows. Every
+    measurement is kept in ``records`` (one dict per measured step, with its
+    ``"step"``); the latest values also go into the epoch-end ``logs`` (NaN until
+    first measured) so ``History``, ``CSVLogger`` and ``TensorBoard`` see them. Put
+    monitors before those callbacks in the list.
+
+    Metrics measured on a data set are named ``{set}_{metric}``, the set being
+    ``train`` or ``test`` (``train_accuracy``, ``test_rnc1``, ``test_nhsic_zx``);
+    metrics of the weights alone have no prefix (``complexity_bits``).
 
     Steps are optimizer steps counted from the model's ``optimizer.iterations`` at
     the start of ``fit``, so a resumed or continued run keeps counting. The state at
     the end of training is always measured.
 
     Args:
-        schedule: when to measure: ``"geometric"`` (x1.3), ``"geometric:RATIO"``,
-            ``"omnigrok"``, a ``Schedule``, a list of steps, or a callable
-            ``total_steps -> Schedule``. Defaults to `"geometric"`.
+        schedule: when to measure: ``"adaptive"``, ``"geometric"`` (x1.3),
+            ``"geometric:RATIO"``, ``"every:N"``, ``"omnigrok"``, a ``Schedule`` or
+            ``AdaptiveSchedule``, a list of steps, or a callable
+            ``total_steps -> Schedule``; None: the run's schedule under
+            ``keras_grok.experiment.train_and_record``, else ``"geometric"``.
+            Defaults to `"geometric"`.
+        batch_size: rows per compiled call of the shared pass (the smallest of
+            the monitors measuring at a step is used). Defaults to `16384`.
     """
 
     metric_names: tuple[str, ...] = ()
+    progress_keys: tuple[str, ...] = ()
 
-    def __init__(self, schedule: ScheduleSpec = "geometric"):
+    def __init__(
+        self, schedule: ScheduleSpec | None = "geometric", batch_size: int = 16384
+    ):
         super().__init__()
+        if isinstance(schedule, str):
+            resolve_schedule(schedule, 1)  # a bad spec fails here, not mid-fit
+        if int(batch_size) < 1:
+            raise ValueError(
+                f"batch_size must be >= 1. Received: batch_size={batch_size}"
+            )
         self.schedule_spec = schedule
-        self.schedule: Schedule | None = None
+        self.batch_size = int(batch_size)
+        self.schedule = None
         self.records: list[dict[str, float]] = []
+        self._next_due = NEVER
 
-    def measure(self, step: int) -> dict[str, float]:
-        """Returns this monitor's figures for the model's current state."""
+    def needs(self) -> list[tuple[Request, LabelledData]]:
+        """What this monitor reads from the shared pass: (request, data) pairs."""
+        return []
+
+    def measure(self, step: int, results: PassResults) -> dict[str, float]:
+        """Returns this monitor's metrics for the model's current state."""
         raise NotImplementedError
+
+    def panels(self) -> tuple[Panel, ...]:
+        """The figure panels this monitor's metrics are drawn in by default."""
+        return ()
+
+    def schedule_levels(self) -> dict[str, float] | None:
+        """Metric levels an ``"adaptive"`` schedule watches (None: its default)."""
+        return None
 
     @property
     def latest(self) -> dict[str, float]:
         """The most recent record, or an empty dict."""
         return self.records[-1] if self.records else {}
+
+    def summary(self) -> dict:
+        """The final value of each metric, as ``final_{name}``."""
+        latest = self.latest
+        return {f"final_{name}": latest.get(name) for name in self.metric_names}
 
     def restore(self, records: list[dict[str, float]]) -> None:
         """Sets earlier records (e.g. read back from a run folder) before ``fit``."""
@@ -82,8 +121,16 @@ class ScheduledMonitor(keras.callbacks.Callback):
             for r in records
         ]
 
+    @property
+    def trained_model(self) -> keras.Model:
+        """The model being trained, read without a JAX state sync."""
+        return self._trained_model
+
     def on_train_begin(self, logs=None):
-        start = current_step(self.model)
+        # On JAX every read of `self.model` copies the training state into the
+        # model's variables (Keras' Callback.model syncs): read it once here.
+        self._trained_model = self.model
+        start = current_step(self._trained_model)
         steps_per_epoch = self.params.get("steps") if self.params else None
         epochs = self.params.get("epochs", 1) if self.params else 1
         if steps_per_epoch:
@@ -92,18 +139,17 @@ class ScheduledMonitor(keras.callbacks.Callback):
                 total += start
         else:
             total = _UNKNOWN_LENGTH_STEPS
-        self.schedule = resolve_schedule(self.schedule_spec, max(total, 1))
+        spec = "geometric" if self.schedule_spec is None else self.schedule_spec
+        self.schedule = resolve_schedule(spec, max(total, 1), self.schedule_levels())
         self.records = [r for r in self.records if r["step"] <= start]
         self._completed = start
         self._epoch_start = start
-        # On JAX every read of `self.model` copies the training state into the
-        # model's variables (Keras' Callback.model syncs), so per-batch and
-        # per-epoch code reads this reference instead.
-        self._trained_model = self.model
         self._steps_per_execution = int(
             getattr(self._trained_model, "steps_per_execution", 1) or 1
         )
-        self._advance(start if self.records else start - 1)
+        self._coordinator = MeasurementCoordinator.of(self._trained_model)
+        self._coordinator.attach(self, self.params)
+        self.advance(start if self.records else start - 1, self._coordinator.history())
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._completed
@@ -112,8 +158,7 @@ class ScheduledMonitor(keras.callbacks.Callback):
         # `batch` optimizer steps of this epoch are done when batch `batch` begins.
         self._completed = self._epoch_start + batch
         if self._completed >= self._next_due:
-            sync_model_state(self.model)
-            self._record(self._completed)
+            self._coordinator.measure_due(self._completed)
         self._completed = self._epoch_start + batch + self._steps_per_execution
 
     def on_epoch_end(self, epoch, logs=None):
@@ -121,40 +166,25 @@ class ScheduledMonitor(keras.callbacks.Callback):
             epoch + 1 >= self.params.get("epochs", 0)
             or self._trained_model.stop_training
         )
-        measured = self.records and self.records[-1]["step"] == self._completed
-        if self._completed >= self._next_due or (last_epoch and not measured):
-            self._record(self._completed)
+        self._coordinator.measure_due(self._completed, final=last_epoch)
         if logs is not None:
             latest = self.latest
             for name in self.metric_names:
                 logs[name] = float(latest.get(name, math.nan))
 
     def on_train_end(self, logs=None):
-        if not self.records or self.records[-1]["step"] < self._completed:
-            sync_model_state(self.model)
-            self._record(self._completed)
+        self._coordinator.measure_due(self._completed, final=True)
+        self._coordinator.detach(self)
 
-    def _record(self, step: int) -> None:
-        values = self.measure(step)
-        self.records.append({"step": step, **values})
-        self._advance(step)
+    def is_due(self, step: int, final: bool = False) -> bool:
+        """Whether this monitor measures at ``step`` (``final``: training ends)."""
+        unmeasured = not self.records or self.records[-1]["step"] < step
+        return unmeasured and (step >= self._next_due or final)
 
-    def _advance(self, step: int) -> None:
-        steps = self.schedule.steps
-        index = bisect_right(steps, step)
-        self._next_due = (
-            steps[index] if index < len(steps) else _UNKNOWN_LENGTH_STEPS + 1
-        )
+    def record(self, step: int, results: PassResults) -> None:
+        """Measures from the pass's ``results`` and keeps the record."""
+        self.records.append({"step": step, **self.measure(step, results)})
 
-
-def merged_records_after(
-    monitors: list[ScheduledMonitor], step: int
-) -> list[dict[str, float]]:
-    """The monitors' records of steps after ``step``, merged per step, in step order."""
-    merged: dict[int, dict[str, float]] = {}
-    for monitor in monitors:
-        for record in reversed(monitor.records):
-            if record["step"] <= step:
-                break
-            merged.setdefault(record["step"], {}).update(record)
-    return [merged[s] for s in sorted(merged)]
+    def advance(self, step: int, history: list[dict]) -> None:
+        """Finds the next step to measure at, after ``step``."""
+        self._next_due = self.schedule.next_after(step, history)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.callbacks.monitor import ScheduledMonitor, merged_records_after
+from keras_grok.callbacks.metrics_recorder import merged_records_after
+from keras_grok.callbacks.monitor import ScheduledMonitor
 
 
 class StepProgress(keras.callbacks.Callback):
-    """Shows one progress bar over all training steps, with the monitors' figures.
+    """Shows one progress bar over all training steps, with the monitors' metrics.
 
     ``fit``'s own bar restarts every epoch, which says little when an epoch is a
     handful of steps and a run is thousands of epochs. This bar counts optimizer
@@ -16,15 +17,18 @@ class StepProgress(keras.callbacks.Callback):
     values. Use it with ``fit(..., verbose=0)`` and after the monitors.
 
     Args:
-        monitors: the ``ScheduledMonitor``s whose figures to show.
-        keys: which figures to show. Defaults to `None` (all of them).
+        monitors: the ``ScheduledMonitor``s whose metrics to show.
+        keys: which metrics to show. Defaults to `None` (each monitor's
+            ``progress_keys``).
     """
 
     def __init__(self, monitors: list[ScheduledMonitor], keys: list[str] | None = None):
         super().__init__()
         self.monitors = list(monitors)
         self.keys = (
-            list(keys) if keys else [n for m in self.monitors for n in m.metric_names]
+            list(keys)
+            if keys
+            else list(dict.fromkeys(k for m in self.monitors for k in m.progress_keys))
         )
 
     def on_train_begin(self, logs=None):

@@ -1,15 +1,23 @@
-"""When to measure: log-spaced schedules of training steps.
+"""When to measure: log-spaced and adaptive schedules of training steps.
 
 Grokking lives on a log time axis, so monitors measure at log-spaced steps rather
-than every batch or every epoch.
+than every batch or every epoch. A schedule answers one question,
+``next_after(step, history)``: the next step to measure at, given the step just
+measured and the merged records measured so far. Fixed schedules ignore the
+history; ``AdaptiveSchedule`` measures densely while the watched metrics move and
+sparsely while they are flat.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+NEVER = 2**62  # "no further measurement": beyond any run's last step
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,109 @@ class Schedule:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    def next_after(self, step: int, history: Sequence[dict] = ()) -> int:
+        """The first scheduled step after ``step`` (``NEVER`` past the last)."""
+        index = bisect_right(self.steps, step)
+        return self.steps[index] if index < len(self.steps) else NEVER
+
+
+@dataclass(frozen=True)
+class AdaptiveSchedule:
+    """Measures densely while watched metrics move, sparsely while they are flat.
+
+    After each measurement the next step is ``ceil(step * ratio)`` (at least
+    ``step + 1``), with the ratio chosen so that each watched metric changes by
+    about ``tolerance`` between measurements: if the last two measurements, a
+    log-step ``g = log(s1 / s0)`` apart, differ by ``c`` (the largest absolute
+    change of a watched metric), ``ratio = exp(g * tolerance / c)``, clipped to
+    ``[min_ratio, max_ratio]``. While a watched metric lies within ``near`` below
+    its level (e.g. test accuracy in [0.89, 0.99) for a level of 0.99), the ratio
+    is ``min_ratio``, so the first step at or above the level is located to within
+    a factor ``min_ratio`` (a fixed x1.1 schedule: within 1.1). Before two
+    measurements exist, the ratio is ``start_ratio``. Stateless: the history
+    carries everything, so one instance can serve several monitors.
+
+    Args:
+        total_steps: the run's last step; nothing is scheduled after it.
+        levels: the watched metrics and the level each must reach (memorized /
+            generalized). Defaults to
+            `{"train_accuracy": 0.99, "test_accuracy": 0.99}`.
+        tolerance: target change of a watched metric between measurements.
+            Defaults to `0.1`.
+        near: the band below a level measured at ``min_ratio``.
+            Defaults to `0.1`.
+        min_ratio: the densest spacing. Defaults to `1.05`.
+        max_ratio: the sparsest spacing. Defaults to `1.5`.
+        start_ratio: the spacing before two measurements exist.
+            Defaults to `1.25`.
+
+    Example:
+    ```python
+    schedule = AdaptiveSchedule(10_000, levels={"test_accuracy": 0.95})
+    monitor = GrokkingMonitor(train, test, schedule=schedule)
+    ```
+    """
+
+    total_steps: int
+    levels: Mapping[str, float] = field(
+        default_factory=lambda: {"train_accuracy": 0.99, "test_accuracy": 0.99}
+    )
+    tolerance: float = 0.1
+    near: float = 0.1
+    min_ratio: float = 1.05
+    max_ratio: float = 1.5
+    start_ratio: float = 1.25
+
+    def __post_init__(self):
+        _check_total(self.total_steps)
+        if not 1 < self.min_ratio <= self.start_ratio <= self.max_ratio:
+            raise ValueError(
+                "AdaptiveSchedule needs 1 < min_ratio <= start_ratio <= max_ratio. "
+                f"Received: min_ratio={self.min_ratio}, start_ratio="
+                f"{self.start_ratio}, max_ratio={self.max_ratio}"
+            )
+        if not self.tolerance > 0 or not self.near >= 0:
+            raise ValueError(
+                "AdaptiveSchedule needs tolerance > 0 and near >= 0. Received: "
+                f"tolerance={self.tolerance}, near={self.near}"
+            )
+
+    def next_after(self, step: int, history: Sequence[dict] = ()) -> int:
+        """The next step to measure at, after ``step``, from the measured history."""
+        if step >= self.total_steps:
+            return NEVER
+        if step < 1:
+            return 1
+        watched = [r for r in history if r["step"] <= step and self._values(r)]
+        ratio = self.start_ratio
+        if len(watched) >= 2 and watched[-1]["step"] > watched[-2]["step"]:
+            last, previous = watched[-1], watched[-2]
+            gap = math.log(last["step"] / previous["step"])
+            change = max(
+                (
+                    abs(last[k] - previous[k])
+                    for k in self._values(last)
+                    if k in self._values(previous)
+                ),
+                default=0.0,
+            )
+            ratio = math.exp(gap * self.tolerance / change) if change > 0 else math.inf
+            ratio = min(max(ratio, self.min_ratio), self.max_ratio)
+        if watched and any(
+            level - self.near <= value < level
+            for name, value in self._values(watched[-1]).items()
+            for level in (self.levels[name],)
+        ):
+            ratio = self.min_ratio
+        return min(max(step + 1, math.ceil(step * ratio)), self.total_steps)
+
+    def _values(self, record: dict) -> dict[str, float]:
+        return {
+            name: record[name]
+            for name in self.levels
+            if isinstance(record.get(name), float) and math.isfinite(record[name])
+        }
 
 
 def geometric_schedule(total_steps: int, ratio: float = 1.3) -> Schedule:
@@ -71,28 +182,61 @@ def _check_total(total_steps: int) -> None:
         raise ValueError(f"total_steps must be >= 1. Received: {total_steps}")
 
 
-ScheduleSpec = str | Schedule | Iterable[int] | Callable[[int], Schedule]
+def every_schedule(total_steps: int, stride: int) -> Schedule:
+    """Every ``stride``-th step, plus the first and the last: a dense reference."""
+    _check_total(total_steps)
+    if int(stride) < 1:
+        raise ValueError(f"stride must be >= 1. Received: stride={stride}")
+    return Schedule((1, *range(stride, total_steps + 1, stride), total_steps))
 
 
-def resolve_schedule(spec: ScheduleSpec, total_steps: int) -> Schedule:
-    """Turns a schedule spec into a ``Schedule`` for a run of ``total_steps`` steps.
+ScheduleSpec = (
+    str | Schedule | AdaptiveSchedule | Iterable[int] | Callable[[int], Schedule]
+)
+_SPECS = (
+    "'adaptive', 'geometric', 'geometric:RATIO', 'every:N', 'omnigrok', a "
+    "Schedule, an AdaptiveSchedule, a list of steps or a callable"
+)
 
-    ``spec`` is a ``Schedule``; an iterable of steps; a callable
-    ``total_steps -> Schedule``; or a string: ``"geometric"`` (ratio 1.3),
-    ``"geometric:R"`` (ratio R) or ``"omnigrok"``.
+
+def resolve_schedule(
+    spec: ScheduleSpec,
+    total_steps: int,
+    levels: Mapping[str, float] | None = None,
+) -> Schedule | AdaptiveSchedule:
+    """Turns a schedule spec into a schedule for a run of ``total_steps`` steps.
+
+    ``spec`` is a ``Schedule`` or ``AdaptiveSchedule``; an iterable of steps; a
+    callable ``total_steps -> Schedule``; or a string: ``"adaptive"`` (an
+    ``AdaptiveSchedule`` watching ``levels``), ``"geometric"`` (ratio 1.3),
+    ``"geometric:R"`` (ratio R), ``"every:N"`` or ``"omnigrok"``.
+
+    Raises:
+        ValueError: a spec of none of these forms; the message names the allowed
+            forms.
     """
-    if isinstance(spec, Schedule):
+    if isinstance(spec, (Schedule, AdaptiveSchedule)):
         return spec
     if isinstance(spec, str):
         name, _, argument = spec.partition(":")
-        if name == "geometric":
-            return geometric_schedule(total_steps, float(argument) if argument else 1.3)
-        if name == "omnigrok" and not argument:
-            return omnigrok_schedule(total_steps)
-        raise ValueError(
-            f"Unknown schedule {spec!r}. Allowed: 'geometric', 'geometric:RATIO', "
-            "'omnigrok', a Schedule, a list of steps or a callable."
-        )
+        try:
+            if name == "adaptive" and not argument:
+                return AdaptiveSchedule(
+                    total_steps, **({"levels": levels} if levels else {})
+                )
+            if name == "geometric":
+                ratio = float(argument) if argument else 1.3
+                return geometric_schedule(total_steps, ratio)
+            if name == "every" and argument:
+                return every_schedule(total_steps, int(argument))
+            if name == "omnigrok" and not argument:
+                return omnigrok_schedule(total_steps)
+        except ValueError as error:
+            raise ValueError(f"Invalid schedule {spec!r}: {error}") from None
+        raise ValueError(f"Unknown schedule {spec!r}. Allowed: {_SPECS}.")
     if callable(spec):
         return spec(total_steps)
-    return Schedule(tuple(spec))
+    try:
+        return Schedule(tuple(spec))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"Invalid schedule {spec!r}: {error}") from None

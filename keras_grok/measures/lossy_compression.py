@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 from scipy import spatial, special
 
+from keras_grok.layers import RelativeGaussianNoise
 from keras_grok.measures.float64 import (
     float64_scope,
     matmul_float64,
@@ -220,43 +221,6 @@ def compression_mutual_information(
         for label, count in zip(classes, counts, strict=True)
     )
     return {"zx": h_z + h_x - h_zx, "zy": h_z - h_z_given_y}
-
-
-@keras.saving.register_keras_serializable(package="keras_grok")
-class RelativeGaussianNoise(keras.layers.Layer):
-    """Adds Gaussian noise scaled by each dimension's batch std, in training only.
-
-    Butakov et al. train their input autoencoder with noise of 0.1 relative to the
-    code's scale, so that the code cannot grow to drown the noise.
-
-    Args:
-        stddev: noise std relative to the batch std of each dimension.
-            Defaults to `0.1`.
-        seed: seed of the noise. Defaults to `None`.
-    """
-
-    def __init__(self, stddev: float = 0.1, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if not stddev >= 0:
-            raise ValueError(f"stddev must be >= 0. Received: stddev={stddev}")
-        self.stddev = float(stddev)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=False):
-        if not training or self.stddev == 0:
-            return inputs
-        scale = ops.stop_gradient(ops.std(inputs, axis=0, keepdims=True))
-        noise = keras.random.normal(ops.shape(inputs), seed=self.seed_generator)
-        return inputs + self.stddev * scale * ops.cast(noise, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(stddev=self.stddev, seed=self.seed)
-        return config
 
 
 def fit_input_encoder(

@@ -1,0 +1,78 @@
+"""MetricsRecorder: every measured step of the monitors, one CSV row each."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+
+from keras_grok.callbacks.monitor import ScheduledMonitor
+from keras_grok.run_folder import MetricsFile
+
+
+def merged_records_after(
+    monitors: list[ScheduledMonitor], step: int
+) -> list[dict[str, float]]:
+    """The monitors' records of steps after ``step``, merged per step, in step order."""
+    merged: dict[int, dict[str, float]] = {}
+    for monitor in monitors:
+        for record in reversed(monitor.records):
+            if record["step"] <= step:
+                break
+            merged.setdefault(record["step"], {}).update(record)
+    return [merged[s] for s in sorted(merged)]
+
+
+class MetricsRecorder(keras.callbacks.Callback):
+    """Appends one CSV row per measured step of the given monitors.
+
+    Columns are ``step``, ``elapsed`` (seconds of training, summed over resumed
+    sessions) and every monitor's ``metric_names``; a monitor that did not measure
+    at a step leaves NaN there. Rows are written before the next batch and at
+    epoch ends, each in one flushed write (see ``keras_grok.run_folder``). Place
+    this callback after the monitors.
+
+    Args:
+        path: the CSV file; appended to if it exists with the same columns.
+        monitors: the ``ScheduledMonitor``s whose records to write.
+        elapsed_offset: seconds already spent by earlier sessions of the run.
+            Defaults to `0.0`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        monitors: list[ScheduledMonitor],
+        elapsed_offset: float = 0.0,
+    ):
+        super().__init__()
+        self.path = path
+        self.monitors = list(monitors)
+        self.elapsed_offset = float(elapsed_offset)
+        names = [n for m in self.monitors for n in m.metric_names]
+        self.columns = ["step", "elapsed", *dict.fromkeys(names)]
+        self._file: MetricsFile | None = None
+
+    def on_train_begin(self, logs=None):
+        self._file = MetricsFile(self.path, self.columns)
+        self._started = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._flush()
+
+    def on_train_end(self, logs=None):
+        self._flush()
+        self._file.close()
+        self._file = None
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, earlier sessions included."""
+        return self.elapsed_offset + time.perf_counter() - self._started
+
+    def _flush(self) -> None:
+        for record in merged_records_after(self.monitors, self._file.last_step):
+            self._file.append({**record, "elapsed": self.elapsed()})

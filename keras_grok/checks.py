@@ -1,0 +1,162 @@
+"""Argument checks shared by every public class and function of keras-grok.
+
+One validator per job, in the style of Keras' ``validate_float_arg``: each raises
+``ValueError`` with the argument's name and the received value, so a user sees
+what to change ("... Received: strength=-1").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def validate_float_arg(
+    value,
+    name: str,
+    *,
+    minimum: float = 0.0,
+    allow_minimum: bool = True,
+    maximum: float | None = None,
+) -> float:
+    """Returns ``value`` as a Python float if it is finite and in range.
+
+    Args:
+        value: the argument.
+        name: the argument's name, for the message.
+        minimum: the smallest allowed value. Defaults to `0.0`.
+        allow_minimum: whether ``minimum`` itself is allowed. Defaults to `True`.
+        maximum: the largest allowed value (inclusive), or None.
+            Defaults to `None`.
+
+    Raises:
+        ValueError: not a real number, not finite, or out of range.
+    """
+    if isinstance(value, bool):
+        number = math.nan
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+    low_ok = number >= minimum if allow_minimum else number > minimum
+    high_ok = maximum is None or number <= maximum
+    if not (math.isfinite(number) and low_ok and high_ok):
+        bound = ">=" if allow_minimum else ">"
+        extra = f" and <= {maximum:g}" if maximum is not None else ""
+        raise ValueError(
+            f"{name} must be a finite number {bound} {minimum:g}{extra}. "
+            f"Received: {name}={value!r}"
+        )
+    return number
+
+
+def validate_int_arg(value, name: str, *, minimum: int = 1) -> int:
+    """Returns ``value`` as a Python int if it is an integer >= ``minimum``.
+
+    Raises:
+        ValueError: not an integer, or below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        is_whole = isinstance(value, float) and value.is_integer()
+        if not is_whole:
+            raise ValueError(
+                f"{name} must be an integer >= {minimum}. Received: {name}={value!r}"
+            )
+    if int(value) < minimum:
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+@dataclass(frozen=True, eq=False)
+class LabelledData:
+    """An ``(x, y)`` pair checked once: inputs, targets as given, class indices.
+
+    Attributes:
+        x: ``(N, ...)`` inputs.
+        y: ``(N,)`` integer labels or ``(N, K)`` one-hot rows, as given.
+        labels: ``(N,)`` int32 class indices.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def key(self) -> tuple:
+        """Identifies the arrays (their memory), so monitors can share a pass."""
+        return (_identity(self.x), _identity(self.y))
+
+
+def _identity(array: np.ndarray) -> tuple:
+    return (
+        array.__array_interface__["data"][0],
+        array.shape,
+        array.dtype.str,
+        array.strides,
+    )
+
+
+def validate_labelled_pair(
+    data, name: str, num_classes: int | None = None
+) -> LabelledData:
+    """Checks an ``(x, y)`` pair of a labelled data set and returns it as arrays.
+
+    ``y`` holds integer class indices (any integer dtype, or floats that are whole
+    numbers), ``(N, 1)`` columns of them, or ``(N, K)`` one-hot rows.
+
+    Args:
+        data: the pair.
+        name: the argument's name, for messages (e.g. ``"train_data"``).
+        num_classes: if given, labels must lie in ``[0, num_classes)``.
+            Defaults to `None`.
+
+    Raises:
+        ValueError: not a pair, empty, lengths that differ, labels that are not
+            class indices, or labels out of range.
+    """
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(
+            f"{name} must be an (x, y) pair of arrays. Received: {type(data).__name__}"
+        )
+    x, y = (np.asarray(v) for v in data)
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
+        raise ValueError(
+            f"{name} must hold as many labels as inputs, at least one. Received: "
+            f"{len(x) if x.ndim else 0} inputs, {len(y) if y.ndim else 0} labels"
+        )
+    if y.ndim == 2 and y.shape[1] > 1:
+        labels = y.argmax(axis=1)
+    elif y.ndim <= 2:
+        labels = y.reshape(len(y))
+    else:
+        raise ValueError(
+            f"{name} labels must be (N,) class indices or (N, K) one-hot rows. "
+            f"Received shape {y.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        numeric = np.issubdtype(labels.dtype, np.number)
+        if (
+            not numeric
+            or not np.all(np.isfinite(labels))
+            or np.any(labels != np.round(labels))
+        ):
+            raise ValueError(
+                f"{name} labels must be integer class indices (or one-hot rows). "
+                f"Received {labels.dtype} values such as {labels[:3].tolist()}"
+            )
+    labels = labels.astype(np.int64)
+    if labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes):
+        bound = f"[0, {num_classes})" if num_classes is not None else ">= 0"
+        raise ValueError(
+            f"{name} labels must lie in {bound}. Received labels in "
+            f"[{labels.min()}, {labels.max()}]"
+        )
+    return LabelledData(x, y, labels.astype(np.int32))

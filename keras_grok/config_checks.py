@@ -1,0 +1,90 @@
+"""Checks of recipe configs: every value refused up front, in the user's words.
+
+Each check raises ``ValueError`` naming the key and the value
+("learning_rate must be a finite number > 0. Received: learning_rate=-1.0"), so
+the command line can refuse a config before it touches the run folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from keras_grok.callbacks.schedule import resolve_schedule
+from keras_grok.checks import validate_float_arg, validate_int_arg
+from keras_grok.data.modular import modular_dataset
+from keras_grok.models.modular import MODULAR_MODELS
+
+
+def check_ints(config: dict, keys: Iterable[str], minimum: int = 1) -> None:
+    """Each of ``keys`` (those present) is an integer >= ``minimum``."""
+    for key in keys:
+        if key in config:
+            validate_int_arg(config[key], key, minimum=minimum)
+
+
+def check_floats(
+    config: dict,
+    keys: Iterable[str],
+    *,
+    minimum: float = 0.0,
+    allow_minimum: bool = True,
+    maximum: float | None = None,
+) -> None:
+    """Each of ``keys`` (those present) is a finite number in range."""
+    for key in keys:
+        if key in config:
+            validate_float_arg(
+                config[key],
+                key,
+                minimum=minimum,
+                allow_minimum=allow_minimum,
+                maximum=maximum,
+            )
+
+
+def check_choice(config: dict, key: str, allowed: Iterable[str]) -> None:
+    """``config[key]`` is one of ``allowed``."""
+    allowed = tuple(allowed)
+    if config[key] not in allowed:
+        raise ValueError(
+            f"{key} must be one of {', '.join(map(str, allowed))}. "
+            f"Received: {key}={config[key]!r}"
+        )
+
+
+def check_schedules(config: dict, keys: Iterable[str]) -> None:
+    """Each of ``keys`` (those present) is a schedule spec (see resolve_schedule)."""
+    for key in keys:
+        if key in config:
+            try:
+                resolve_schedule(config[key], max(int(config.get("max_steps", 1)), 1))
+            except ValueError as error:
+                raise ValueError(f"{key}={config[key]!r}: {error}") from None
+
+
+def check_training(config: dict) -> None:
+    """The keys every training recipe shares: optimizer, length, measuring."""
+    check_floats(config, ("learning_rate",), allow_minimum=False)
+    check_floats(config, ("weight_decay", "checkpoint_seconds"))
+    check_floats(config, ("beta_2",), maximum=1.0, allow_minimum=True)
+    if "beta_2" in config and config["beta_2"] >= 1:
+        raise ValueError(f"beta_2 must be < 1. Received: beta_2={config['beta_2']}")
+    check_floats(
+        config, ("threshold", "test_threshold"), allow_minimum=False, maximum=1.0
+    )
+    check_ints(config, ("batch_size", "max_steps"))
+    check_ints(config, ("seed",), minimum=0)
+    check_ints(config, ("patience",), minimum=-1)
+    check_schedules(config, ("schedule",))
+
+
+def check_modular(config: dict) -> None:
+    """A modular-arithmetic config: task, model and training keys.
+
+    The task (``p``, ``op``, ``train_fraction``) is checked by building its data
+    set, which takes milliseconds.
+    """
+    check_training(config)
+    check_choice(config, "model", MODULAR_MODELS)
+    check_ints(config, ("embed_dim", "hidden", "depth", "transformer_layers"))
+    modular_dataset(config["p"], config["op"], config["train_fraction"], config["seed"])

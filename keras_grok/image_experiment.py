@@ -1,0 +1,159 @@
+"""Paper A's image grokking experiment: config, checks and one recorded run.
+
+Sakamoto & Sato (arXiv 2509.20829), following Omnigrok (Liu et al., 2023), train
+an MLP whose initial parameters are scaled by alpha = 8 with the summed squared
+error on a small training subset; it fits early and generalizes much later, as
+weight decay shrinks the weights and the features collapse. ``recipes/mnist.py``
+runs this; ``recipes/weight_decay_sweep.py`` sweeps its weight decay.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import keras
+
+from keras_grok.callbacks import CollapseMonitor, InformationPlaneMonitor
+from keras_grok.callbacks.information import ESTIMATOR_METRICS
+from keras_grok.config_checks import (
+    check_choice,
+    check_floats,
+    check_ints,
+    check_schedules,
+    check_training,
+)
+from keras_grok.data.images import IMAGE_DATASETS, load_images
+from keras_grok.data.tfds_source import ensure_prepared
+from keras_grok.experiment import train_and_record
+from keras_grok.models import FEATURES_LAYER
+from keras_grok.models.image import (
+    IMAGE_LOSSES,
+    IMAGE_MODELS,
+    OPTIMIZERS,
+    build_image_model,
+)
+
+IMAGE_CONFIG = {
+    "dataset": "mnist",  # mnist, fashion_mnist, cifar10 (prepared TFDS) or digits
+    "data_dir": None,  # where prepared TFDS data lives; None: $TFDS_DATA_DIR
+    "train_size": 0,  # training images (the first N); 0: 1000 (digits: 300)
+    "stratified": False,  # take the first N/K images of each class instead
+    "test_size": 0,  # test images (the first N); 0: the whole test split
+    "model": "mlp",  # mlp (784-200-200-K), cnn, transformer or resnet18
+    "hidden": 200,  # MLP width
+    "init_scale": 8.0,  # alpha: initial parameters multiplied by it
+    "init": "torch",  # torch (the papers' PyTorch default) or keras (Glorot)
+    "loss": "mse_sum",  # mse_sum (paper A, Omnigrok) or cross_entropy
+    "optimizer": "adamw",  # adamw or sgd
+    "learning_rate": 1e-3,
+    "weight_decay": 0.01,  # lambda: decoupled weight decay
+    "batch_size": 100,
+    "max_steps": 100000,
+    "schedule": "adaptive",  # adaptive, omnigrok (paper A), geometric[:RATIO], every:N
+    "threshold": 0.99,  # train accuracy that counts as memorized
+    "test_threshold": 0.85,  # test accuracy that counts as generalized
+    "collapse": True,  # measure RNC1 and NC2 (CollapseMonitor), train and test
+    "information": "",  # information plane: any of nhsic,compression,kde; "": off
+    "information_size": 2000,  # test images the information plane is measured on
+    "information_schedule": "geometric:2",  # sparse: the estimators are costly
+    "checkpoint_seconds": 10.0,
+    "seed": 0,
+}
+
+
+def estimators(config: dict) -> tuple[str, ...]:
+    """The information-plane estimators the config asks for (maybe none)."""
+    return tuple(e.strip() for e in config["information"].split(",") if e.strip())
+
+
+def validate_image_config(config: dict) -> None:
+    """Raises ValueError for a config this recipe cannot run."""
+    check_training(config)
+    check_choice(config, "dataset", IMAGE_DATASETS)
+    check_choice(config, "model", IMAGE_MODELS)
+    check_choice(config, "loss", IMAGE_LOSSES)
+    check_choice(config, "optimizer", OPTIMIZERS)
+    check_choice(config, "init", ("torch", "keras"))
+    check_ints(config, ("hidden", "information_size"))
+    check_ints(config, ("train_size", "test_size"), minimum=0)
+    check_floats(config, ("init_scale",), allow_minimum=False)
+    check_schedules(config, ("information_schedule",))
+    unknown = set(estimators(config)) - set(ESTIMATOR_METRICS)
+    if unknown:
+        raise ValueError(
+            f"information must list estimators among {', '.join(ESTIMATOR_METRICS)}. "
+            f"Received: information={config['information']!r}"
+        )
+
+
+def prepare_image_data(config: dict) -> None:
+    """Raises ValueError at once if the config's data set cannot be loaded here."""
+    source = IMAGE_DATASETS[config["dataset"]]
+    if source.tfds_name is None:
+        if importlib.util.find_spec("sklearn") is None:
+            raise ValueError(
+                "dataset=digits needs scikit-learn: pip install 'keras-grok[digits]'"
+            )
+        return
+    try:
+        ensure_prepared(source.tfds_name, config["data_dir"])
+    except ValueError as error:
+        raise ValueError(
+            f"{error}; or run offline on scikit-learn's digits with "
+            "--set dataset=digits"
+        ) from None
+
+
+def run_image_experiment(config: dict, out_dir: Path, verbose: bool = True) -> dict:
+    """Trains the config's model on its image set and records the run in ``out_dir``."""
+    prepare_image_data(config)
+    keras.utils.set_random_seed(config["seed"])
+    split = load_images(
+        config["dataset"],
+        config["train_size"] or None,
+        test_size=config["test_size"] or None,
+        stratified=config["stratified"],
+        data_dir=config["data_dir"],
+    )
+    model = build_image_model(config, split.input_shape, split.num_classes)
+    train, test = (split.x_train, split.y_train), (split.x_test, split.y_test)
+    monitors = ()
+    if config["collapse"]:
+        monitors += (
+            CollapseMonitor(
+                train,
+                test,
+                layer=FEATURES_LAYER,
+                schedule=None,  # the run's: the same pass as the accuracy
+                classifier="logits",
+            ),
+        )
+    if estimators(config):
+        size = config["information_size"]
+        monitors += (
+            InformationPlaneMonitor(
+                test_data=(test[0][:size], test[1][:size]),
+                layer=FEATURES_LAYER,
+                estimators=estimators(config),
+                schedule=config["information_schedule"],
+                encoder_data=split.x_train,
+                seed=config["seed"],
+            ),
+        )
+    return train_and_record(
+        model,
+        train,
+        test,
+        out_dir,
+        batch_size=config["batch_size"],
+        max_steps=config["max_steps"],
+        schedule=config["schedule"],
+        threshold=config["threshold"],
+        test_threshold=config["test_threshold"],
+        checkpoint_seconds=config["checkpoint_seconds"],
+        monitors=monitors,
+        verbose=verbose,
+        title=f"{split.name}, {config['model']} (alpha {config['init_scale']:g}), "
+        f"{len(split.x_train)} train, {config['loss']}, wd {config['weight_decay']:g}",
+    )

@@ -1,0 +1,81 @@
+"""The compiled modular-arithmetic model a config names: MLP or transformer.
+
+Grokking on modular arithmetic (Power et al., 2022) with the embedding MLP of
+Omnigrok (Liu et al., 2023) or the one-layer transformer of paper B (DeMoss et al.,
+arXiv 2412.09810), trained with AdamW's decoupled weight decay. The features that
+neural collapse is measured on (paper A, Sakamoto & Sato, arXiv 2509.20829) are the
+model's ``"features"`` layer.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_grok.models.modular_mlp import modular_mlp
+from keras_grok.models.modular_transformer import modular_transformer
+
+MODULAR_MODELS = ("mlp", "transformer")
+
+
+def build_modular_model(config: dict, vocab_size: int, num_classes: int) -> keras.Model:
+    """Builds and compiles the modular-arithmetic model that ``config`` names.
+
+    ``config["model"]`` picks ``modular_mlp`` (integer ``(batch, 2)`` pairs) or
+    ``modular_transformer`` (``(batch, 4)`` tokens ``[a, op, b, =]``). Both are
+    compiled with AdamW (``learning_rate``, decoupled ``weight_decay``, ``beta_2``)
+    and sparse categorical cross-entropy on the logits.
+
+    Args:
+        config: a dict with the keys ``model`` (``"mlp"`` or ``"transformer"``),
+            ``embed_dim`` (MLP embedding width; transformer ``d_model``),
+            ``hidden`` (MLP hidden width), ``depth`` (MLP hidden layers, optional,
+            defaults to `1`), ``transformer_layers`` (transformer blocks),
+            ``learning_rate``, ``weight_decay`` and ``beta_2``. Other keys are
+            ignored.
+        vocab_size: number of input tokens (p for pairs, p + 2 for tokens).
+        num_classes: number of output classes (the modulus p).
+
+    Returns:
+        A compiled functional ``keras.Model`` with a ``"features"`` layer.
+
+    Raises:
+        ValueError: if ``config["model"]`` is neither ``"mlp"`` nor
+            ``"transformer"``.
+
+    Example:
+    ```python
+    config = {"model": "mlp", "embed_dim": 128, "hidden": 256, "depth": 2,
+              "transformer_layers": 1, "learning_rate": 1e-3,
+              "weight_decay": 1.0, "beta_2": 0.98}
+    model = build_modular_model(config, vocab_size=97, num_classes=97)
+    ```
+    """
+    if config["model"] not in MODULAR_MODELS:
+        raise ValueError(
+            f"model must be one of {', '.join(MODULAR_MODELS)}. "
+            f"Received: model={config['model']!r}"
+        )
+    if config["model"] == "mlp":
+        model = modular_mlp(
+            num_classes,
+            vocab_size,
+            config["embed_dim"],
+            config["hidden"],
+            config.get("depth", 1),
+        )
+    else:
+        model = modular_transformer(
+            num_classes,
+            vocab_size,
+            d_model=config["embed_dim"],
+            num_layers=config["transformer_layers"],
+        )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=config["learning_rate"],
+            weight_decay=config["weight_decay"],
+            beta_2=config["beta_2"],
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
