@@ -58,9 +58,11 @@ def run(recipe, overrides, backend, sets, out, seed, overwrite) -> None:
 
     Rerunning the same command after a crash resumes from the last checkpoint.
     """
+    from keras_grok.run_folder import RunFolderError  # imports no Keras
+
     try:
         _run(recipe, [*sets, *overrides], backend, out, seed, overwrite)
-    except RecipeError as error:
+    except (RecipeError, RunFolderError) as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
 
@@ -75,6 +77,11 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
             config["seed"] = int(seed)
         except ValueError:
             raise RecipeError(f"--seed {seed}: expected an integer") from None
+        if config["seed"] < 0:
+            raise RecipeError(
+                f"--seed must be an integer >= 0. Received: --seed {seed}"
+            )
+    # Every value is checked before the run folder is created or touched.
     recipe.check(config)
 
     from keras_grok.run_folder import RunFolder
@@ -87,11 +94,12 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
         "seed": config.get("seed"),
         "config": json.loads(json.dumps(config)),
     }
-    _admit(folder, record, overwrite)
-    record["versions"] = _versions()
-    folder.write_config(record)
-    click.echo(f"{recipe.name} on {backend} -> {folder.path}")
-    summary = recipe.run(config, folder.path)
+    with folder.lock():
+        _admit(folder, record, overwrite)
+        record["versions"] = _versions()
+        folder.write_config(record)
+        click.echo(f"{recipe.name} on {backend} -> {folder.path}")
+        summary = recipe.run(config, folder.path)
     click.echo(
         f"memorized_at={summary.get('memorized_at')} "
         f"generalized_at={summary.get('generalized_at')} "

@@ -1,8 +1,16 @@
-"""Events of a run read off its metrics: the first step a metric crosses a level."""
+"""Events of a run read off its metrics: the first step a metric crosses a level.
+
+``late_phase_events`` reads the late phase's events (memorized, collapse,
+complexity peak and halving, information-plane turn, circuit formation and
+cleanup, generalized) off a run's ``metrics.csv`` rows, with the definitions in
+its docstring; ``event_order`` orders them by step.
+"""
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 
 def first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
@@ -16,3 +24,135 @@ def first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
         if isinstance(value, (int, float)) and value >= threshold:
             return int(row["step"])
     return None
+
+
+def _series(rows: list[dict], key: str, after: int = 0) -> list[tuple[int, float]]:
+    # (step, value) of the rows at or after `after` with a finite `key`.
+    return [
+        (int(r["step"]), float(r[key]))
+        for r in rows
+        if r["step"] >= after
+        and isinstance(r.get(key), (int, float))
+        and math.isfinite(r[key])
+    ]
+
+
+def first_step_below(
+    rows: list[dict], key: str, level: float, after: int = 0
+) -> int | None:
+    """The step of the first row at or after ``after`` whose ``key`` is <= ``level``.
+
+    Missing and NaN values never count; None if no row qualifies.
+    """
+    return next((s for s, v in _series(rows, key, after) if v <= level), None)
+
+
+def peak_step(rows: list[dict], key: str, after: int = 0) -> int | None:
+    """The step of the largest ``key`` at or after ``after`` (the first if tied)."""
+    series = _series(rows, key, after)
+    return max(series, key=lambda sv: (sv[1], -sv[0]))[0] if series else None
+
+
+def value_at(rows: list[dict], key: str, step: int | None) -> float | None:
+    """``key`` at the first row at or after ``step`` where it is finite, or None."""
+    if step is None:
+        return None
+    series = _series(rows, key, step)
+    return series[0][1] if series else None
+
+
+LATE_PHASE_EVENTS = (
+    "memorized",
+    "circuit_formation",
+    "complexity_peak",
+    "information_turn",
+    "collapse",
+    "circuit_cleanup",
+    "complexity_halved",
+    "generalized",
+)
+"""The events of ``late_phase_events``, in the order the papers expect them."""
+
+
+def late_phase_events(
+    rows: list[dict], threshold: float = 0.99, test_threshold: float | None = None
+) -> dict[str, int | None]:
+    """The steps of the late phase's events in a run's metrics rows.
+
+    Each event is read off ``metrics.csv`` rows (``RunFolder.read_metrics()``)
+    at the measured steps; an event whose metric was not measured, or whose
+    condition is never met, is None. With ``M`` the memorized step:
+
+    - ``memorized``: the first step with ``train_accuracy >= threshold``;
+    - ``generalized``: the first step with ``test_accuracy >= test_threshold``
+      (``threshold`` when None);
+    - ``collapse`` (paper A, Sakamoto & Sato, arXiv 2509.20829): the first step
+      after ``M`` at which ``test_rnc1`` is <= half its post-fit plateau, the
+      plateau being the median of ``test_rnc1`` over the steps in ``[M, 2M]``;
+    - ``complexity_peak`` (paper B, DeMoss et al., arXiv 2412.09810): the step
+      of the largest ``complexity_bits``; ``complexity_halved``: the first step
+      after the peak with at most half the peak's bits;
+    - ``information_turn`` (paper A): the first step at which ``test_nhsic_zx``
+      (nHSIC(Z;X)) lies at least 5% below its largest value so far: I(Z;X) has
+      turned to falling (a compression phase has begun);
+    - ``circuit_formation`` (Nanda et al., arXiv 2301.05217): the first step
+      after ``M`` at which ``train_excluded_loss`` is at least twice its lowest
+      value since ``M``: it has turned up, removing the key frequencies now
+      hurts the fit of the training pairs;
+    - ``circuit_cleanup`` (Nanda et al.): the first step after ``M`` at which
+      ``train_restricted_loss`` is <= half its value at ``M``.
+
+    Args:
+        rows: metrics rows in step order, each with a ``"step"``.
+        threshold: train accuracy that counts as memorized. Defaults to `0.99`.
+        test_threshold: test accuracy that counts as generalized; None takes
+            ``threshold``. Defaults to `None`.
+
+    Returns:
+        ``{event: step or None}`` for every name in ``LATE_PHASE_EVENTS``.
+    """
+    test_threshold = threshold if test_threshold is None else test_threshold
+    memorized = first_step_at(rows, "train_accuracy", threshold)
+    events: dict[str, int | None] = dict.fromkeys(LATE_PHASE_EVENTS)
+    events["memorized"] = memorized
+    events["generalized"] = first_step_at(rows, "test_accuracy", test_threshold)
+    peak = peak_step(rows, "complexity_bits")
+    if peak is not None:
+        events["complexity_peak"] = peak
+        bits = value_at(rows, "complexity_bits", peak)
+        events["complexity_halved"] = first_step_below(
+            rows, "complexity_bits", bits / 2, after=peak + 1
+        )
+    highest = -math.inf
+    for step, value in _series(rows, "test_nhsic_zx"):
+        highest = max(highest, value)
+        if value <= 0.95 * highest:
+            events["information_turn"] = step
+            break
+    if memorized is None:
+        return events
+    plateau = [
+        v for s, v in _series(rows, "test_rnc1", memorized) if s <= 2 * memorized
+    ]
+    if plateau:
+        events["collapse"] = first_step_below(
+            rows, "test_rnc1", float(np.median(plateau)) / 2, after=memorized
+        )
+    lowest = math.inf
+    for step, value in _series(rows, "train_excluded_loss", memorized):
+        lowest = min(lowest, value)
+        if value >= 2 * lowest:
+            events["circuit_formation"] = step
+            break
+    restricted = value_at(rows, "train_restricted_loss", memorized)
+    if restricted is not None:
+        events["circuit_cleanup"] = first_step_below(
+            rows, "train_restricted_loss", restricted / 2, after=memorized
+        )
+    return events
+
+
+def event_order(events: dict[str, int | None]) -> list[str]:
+    """The names of the events that happened, by step (ties keep their order)."""
+    happened = [(step, i, name) for i, (name, step) in enumerate(events.items())]
+    return [name for step, _, name in sorted(t for t in happened if t[0] is not None)]

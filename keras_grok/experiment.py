@@ -2,15 +2,30 @@
 
 Recipes build data and a compiled model, then call ``train_and_record``; it resumes
 from the run folder's checkpoint if there is one, so rerunning a killed run goes on
-where it stopped.
+where it stopped, and goes on as the uninterrupted run would have.
+
+Resuming is exact because every random state training uses is either in the
+checkpoint or a function of the step: weights, optimizer variables and the
+models' ``SeedGenerator`` states (dropout, weight noise) are checkpointed, and the
+order of the training examples is ours, not Keras'. Keras' ``fit(shuffle=True)``
+draws each epoch's permutation from NumPy's global RNG (JAX), from torch's global
+generator (PyTorch) or from a stateful ``tf.random.shuffle`` inside ``tf.data``
+(TensorFlow), states that no checkpoint can restore on all three backends. So
+``EpochBatches`` feeds the batches itself: epoch ``e`` visits the examples in the
+order ``numpy.random.default_rng([seed, e]).permutation(N)``, and the batch at
+global step ``s`` is a pure function of ``(seed, s)``, whatever prefetching or
+look-ahead the backend does.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
+from collections.abc import Callable
 
 import keras
+import numpy as np
 
 from keras_grok.callbacks import (
     GrokkingMonitor,
@@ -40,6 +55,8 @@ def train_and_record(
     monitors: tuple[ScheduledMonitor, ...] = (),
     verbose: bool = True,
     title: str = "",
+    shuffle_seed: int | None = None,
+    summarize: Callable[[list[dict]], dict] | None = None,
 ) -> dict:
     """Trains ``model`` on ``train`` for up to ``max_steps`` steps, recording the run.
 
@@ -70,6 +87,13 @@ def train_and_record(
         monitors: further monitors to attach. Defaults to `()`.
         verbose: show the progress bar. Defaults to `True`.
         title: the figure's title. Defaults to `""`.
+        shuffle_seed: seed of the order of the training examples (see
+            ``EpochBatches``); None draws it from NumPy's global RNG, which
+            ``keras.utils.set_random_seed`` seeds. Defaults to `None`.
+        summarize: ``summarize(rows) -> dict``, called with the run's
+            ``metrics.csv`` rows once training ends; what it returns is added to
+            the summary before ``summary.json`` is written (e.g. the events of
+            ``keras_grok.events.late_phase_events``). Defaults to `None`.
 
     Returns:
         The summary that was written to ``summary.json``.
@@ -78,6 +102,8 @@ def train_and_record(
     x, y = train
     steps_per_epoch = math.ceil(len(x) / batch_size)
     epochs = math.ceil(max_steps / steps_per_epoch)
+    if shuffle_seed is None:  # drawn before anything is restored: same on resume
+        shuffle_seed = int(np.random.randint(2**31 - 1))
 
     grokking = GrokkingMonitor(
         train,
@@ -108,13 +134,13 @@ def train_and_record(
     if verbose:
         callbacks.append(StepProgress(all_monitors))
 
+    initial_epoch = state.epoch if state else 0
     model.fit(
-        x,
-        y,
-        batch_size=batch_size,
+        EpochBatches(x, y, batch_size, shuffle_seed, initial_epoch),
         epochs=epochs,
-        initial_epoch=state.epoch if state else 0,
-        shuffle=True,
+        steps_per_epoch=steps_per_epoch,
+        initial_epoch=initial_epoch,
+        shuffle=False,  # EpochBatches owns the order
         verbose=0,
         callbacks=callbacks,
     )
@@ -133,6 +159,69 @@ def train_and_record(
         "generalized": summary["generalized_at"],
     }
     panels = tuple(p for m in all_monitors for p in m.panels())
-    plot_metrics(folder.read_metrics(), folder.figure, panels, title, marks)
+    rows = [r for r in folder.read_metrics() if _is_finite_row(r)]
+    if summarize is not None:
+        summary.update(summarize(rows))
+    with warnings.catch_warnings():  # a diverged run's panels may be empty
+        warnings.filterwarnings("ignore", message="No artists with labels")
+        plot_metrics(rows, folder.figure, panels, title, marks)
     folder.write_summary(summary)
     return summary
+
+
+def _is_finite_row(row: dict) -> bool:
+    # A diverged step's row is all NaN or inf: there is nothing to draw.
+    return any(math.isfinite(v) for k, v in row.items() if k not in ("step", "elapsed"))
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """The training batches of every epoch, in an order that depends on the seed only.
+
+    Epoch ``e`` visits the ``N`` examples in the order
+    ``numpy.random.default_rng([seed, e]).permutation(N)``, in batches of
+    ``batch_size`` (the last one smaller when ``N`` is not a multiple). Keras reads
+    it as an endless sequence (``fit(..., steps_per_epoch=...)``): item ``i`` is
+    the batch of global step ``start_epoch * steps_per_epoch + i``, so a run
+    resumed at an epoch boundary sees exactly the batches the uninterrupted run
+    saw, on every backend, whatever the backend prefetches.
+
+    Args:
+        x: ``(N, ...)`` training inputs.
+        y: ``(N, ...)`` training targets.
+        batch_size: examples per batch, >= 1.
+        seed: seed of the permutations.
+        start_epoch: the epoch of item 0 (the resumed epoch). Defaults to `0`.
+
+    Example:
+    ```python
+    model.fit(EpochBatches(x, y, 64, seed=0), epochs=10,
+              steps_per_epoch=math.ceil(len(x) / 64))
+    ```
+    """
+
+    def __init__(self, x, y, batch_size: int, seed: int, start_epoch: int = 0):
+        super().__init__()
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.steps_per_epoch = math.ceil(len(self.x) / self.batch_size)
+        self.start_step = int(start_epoch) * self.steps_per_epoch
+        self._epoch, self._order = None, None
+
+    @property
+    def num_batches(self) -> None:
+        return None  # endless: fit's steps_per_epoch cuts it into epochs
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The permutation of the examples in ``epoch``."""
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._epoch, self._order = epoch, rng.permutation(len(self.x))
+        return self._order
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        epoch, batch = divmod(self.start_step + int(index), self.steps_per_epoch)
+        rows = self.order(epoch)[
+            batch * self.batch_size : (batch + 1) * self.batch_size
+        ]
+        return self.x[rows], self.y[rows]

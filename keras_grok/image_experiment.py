@@ -17,6 +17,7 @@ import keras
 from keras_grok.callbacks import CollapseMonitor, InformationPlaneMonitor
 from keras_grok.callbacks.information import ESTIMATOR_METRICS
 from keras_grok.config_checks import (
+    MAX_WIDTH,
     check_choice,
     check_floats,
     check_ints,
@@ -33,6 +34,12 @@ from keras_grok.models.image import (
     OPTIMIZERS,
     build_image_model,
 )
+
+SPLIT_SIZES = (
+    {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "digits": 1300},
+    {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000, "digits": 497},
+)
+"""Images in each set's training pool and test set (digits: see ``load_images``)."""
 
 IMAGE_CONFIG = {
     "dataset": "mnist",  # mnist, fashion_mnist, cifar10 (prepared TFDS) or digits
@@ -75,8 +82,16 @@ def validate_image_config(config: dict) -> None:
     check_choice(config, "loss", IMAGE_LOSSES)
     check_choice(config, "optimizer", OPTIMIZERS)
     check_choice(config, "init", ("torch", "keras"))
-    check_ints(config, ("hidden", "information_size"))
+    check_ints(config, ("hidden",), maximum=MAX_WIDTH)
+    check_ints(config, ("information_size",))
     check_ints(config, ("train_size", "test_size"), minimum=0)
+    for key, sizes in (("train_size", SPLIT_SIZES[0]), ("test_size", SPLIT_SIZES[1])):
+        available = sizes[config["dataset"]]
+        if config[key] > available:
+            raise ValueError(
+                f"{config['dataset']} has {available} images for {key}. "
+                f"Received: {key}={config[key]}"
+            )
     check_floats(config, ("init_scale",), allow_minimum=False)
     check_schedules(config, ("information_schedule",))
     unknown = set(estimators(config)) - set(ESTIMATOR_METRICS)
@@ -95,6 +110,14 @@ def prepare_image_data(config: dict) -> None:
             raise ValueError(
                 "dataset=digits needs scikit-learn: pip install 'keras-grok[digits]'"
             )
+        # Offline and fast: load it, so that sizes the set cannot supply
+        # (e.g. a stratified subset with too few images of a class) fail now.
+        load_images(
+            "digits",
+            config["train_size"] or None,
+            test_size=config["test_size"] or None,
+            stratified=config["stratified"],
+        )
         return
     try:
         ensure_prepared(source.tfds_name, config["data_dir"])

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 import keras
 from keras import ops
 
+from keras_grok.checks import validate_float_arg
+
 INITS = ("torch", "keras")
 
 
@@ -67,9 +69,7 @@ def scale_weights(layers: Iterable[keras.layers.Layer], alpha: float) -> None:
         layers: built layers.
         alpha: the init scale, finite and > 0.
     """
-    alpha = float(alpha)
-    if not (math.isfinite(alpha) and alpha > 0):
-        raise ValueError(f"init_scale must be finite and > 0. Received: {alpha}")
+    alpha = validate_float_arg(alpha, "init_scale", allow_minimum=False)
     if alpha == 1.0:
         return
     for layer in layers:

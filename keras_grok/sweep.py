@@ -1,14 +1,16 @@
 """Sweeps: many runs of one recipe in parallel processes, then one figure and table.
 
 Each run is a separate ``keras-grok run`` process with its own run folder, so it
-gets its own backend, checkpoint and resume logic. A run whose folder already holds
-a finished run is skipped, so an interrupted sweep resumes where it stopped; the
+gets its own backend, checkpoint, lock and resume logic. A run whose folder already
+holds a finished run of the same settings is skipped (``check_reusable`` refuses a
+folder of other settings), so an interrupted sweep resumes where it stopped; the
 results are then aggregated per swept value into mean +- std curves against the step
 and a table of ``memorized_at`` / ``generalized_at``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -27,12 +29,51 @@ from keras_grok.run_folder import RunFolder
 
 @dataclass(frozen=True)
 class SweepRun:
-    """One run of a sweep: the swept value, its seed, its folder and its command."""
+    """One run of a sweep: the swept value, its seed, its folder and its command.
+
+    ``backend`` and ``config`` (the run's whole resolved config, seed included)
+    are what its folder must hold to be reused; None skips that check.
+    """
 
     value: float
     seed: int
     folder: Path
     command: tuple[str, ...]
+    backend: str | None = None
+    config: dict | None = None
+
+
+def check_reusable(runs: Sequence[SweepRun]) -> None:
+    """Refuses run folders that hold a run of other settings.
+
+    A sweep reuses a run folder (skips a finished run, resumes an unfinished
+    one) only if its ``config.json`` records the backend and config the sweep
+    asks for, so it never reports another run's numbers.
+
+    Raises:
+        ValueError: two runs share a folder, or a folder holds a run of another
+            backend or config (the message names the folder and the keys).
+        RunFolderError: a folder's ``config.json`` cannot be read.
+    """
+    seen = set()
+    for run in runs:
+        if run.folder in seen:
+            raise ValueError(f"two runs of the sweep share the folder {run.folder}")
+        seen.add(run.folder)
+        saved = RunFolder(run.folder).saved_config()
+        if saved is None or run.config is None:
+            continue
+        wanted = json.loads(json.dumps(run.config))
+        found = saved.get("config") or {}
+        changed = sorted(k for k in wanted if found.get(k) != wanted[k])
+        if run.backend is not None and saved.get("backend") != run.backend:
+            changed.insert(0, "backend")
+        if changed:
+            raise ValueError(
+                f"{run.folder} holds a run with other settings "
+                f"({', '.join(changed)}); pass --overwrite to clear the sweep and "
+                "its runs, or choose another --out"
+            )
 
 
 def cli_command(
@@ -75,6 +116,7 @@ def run_all(
     parallel: int = 2,
     log: Callable[[str], None] = print,
     poll_seconds: float = 0.2,
+    executor=None,
 ) -> dict[Path, int]:
     """Runs the unfinished ``runs``, at most ``parallel`` at a time.
 
@@ -87,6 +129,9 @@ def run_all(
         log: called with one line per started, skipped or ended run.
             Defaults to `print`.
         poll_seconds: time between checks on running processes. Defaults to `0.2`.
+        executor: runs the unfinished runs instead of local processes, through
+            ``executor.run(runs, log)`` (a ``keras_grok.executors`` executor,
+            e.g. ``RayExecutor``); None runs them here. Defaults to `None`.
 
     Returns:
         The exit code of every run that was started, by folder (skipped runs are
@@ -100,6 +145,8 @@ def run_all(
             log(f"skip {run.folder.name} (finished)")
         else:
             waiting.append(run)
+    if executor is not None:
+        return executor.run(waiting, log)
     codes: dict[Path, int] = {}
     active: list[tuple[SweepRun, subprocess.Popen, object]] = []
     try:
@@ -107,7 +154,7 @@ def run_all(
             while waiting and len(active) < parallel:
                 run = waiting.pop(0)
                 run.folder.mkdir(parents=True, exist_ok=True)
-                output = (run.folder / "log.txt").open("ab")
+                output = RunFolder(run.folder).log.open("ab")
                 process = subprocess.Popen(
                     run.command, stdout=output, stderr=subprocess.STDOUT
                 )
@@ -120,14 +167,32 @@ def run_all(
                     output.close()
                     active.remove(item)
                     codes[run.folder] = process.returncode
-                    state = "done" if process.returncode == 0 else "FAILED"
-                    log(f"{state} {run.folder.name} (exit {process.returncode})")
+                    if process.returncode == 0:
+                        log(f"done {run.folder.name}")
+                    else:
+                        log(
+                            f"FAILED {run.folder.name} (exit {process.returncode}): "
+                            f"{last_error(RunFolder(run.folder).log)}"
+                        )
     finally:  # interrupted: end the processes this call started, one by one
         for _, process, output in active:
             process.terminate()
             process.wait()
             output.close()
     return codes
+
+
+def last_error(log_path: str | os.PathLike) -> str:
+    """The last ``Error: ...`` line of a run's output, else its last line."""
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no output)"
+    lines = [line.strip() for line in lines if line.strip()]
+    errors = [line for line in lines if line.startswith(("Error:", "Traceback"))]
+    if errors and errors[-1].startswith("Error:"):
+        return errors[-1]
+    return lines[-1] if lines else "(no output)"
 
 
 @dataclass(frozen=True)

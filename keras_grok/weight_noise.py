@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
+
+from keras_grok.checks import validate_float_arg
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -54,11 +54,12 @@ class WeightNoise(keras.Model):
         self, model: keras.Model, stddev: float = 0.01, seed: int | None = None, **kw
     ):
         super().__init__(**kw)
-        stddev = float(stddev)
-        if not math.isfinite(stddev) or stddev < 0:
+        if not isinstance(model, keras.Model):
             raise ValueError(
-                f"stddev must be finite and >= 0. Received: stddev={stddev}"
+                "model must be a keras.Model to wrap. "
+                f"Received: model={model!r} of type {type(model).__name__}"
             )
+        stddev = validate_float_arg(stddev, "stddev")
         self.model = model
         self.stddev = stddev
         self.seed = seed

@@ -31,14 +31,18 @@ import keras
 from keras_grok.callbacks import ComplexityMonitor
 from keras_grok.callbacks.complexity import COMPLEXITY
 from keras_grok.callbacks.grokking import ACCURACY
+from keras_grok.checks import validate_float_arg
 from keras_grok.config_checks import (
+    check_choice,
     check_floats,
     check_ints,
+    check_list,
     check_modular,
     check_schedules,
 )
 from keras_grok.data.modular import modular_dataset
 from keras_grok.experiment import train_and_record
+from keras_grok.measures import complexity
 from keras_grok.models.modular import build_modular_model
 from keras_grok.plots import Panel, plot_metrics
 from keras_grok.regularizers import add_spectral_entropy
@@ -65,6 +69,7 @@ CONFIG = {
     "complexity_schedule": "geometric:1.5",  # complexity measurements
     "epsilons": [0.1],  # admitted loss increases (nats); the first is plotted
     "complexity_examples": 1024,  # training examples the loss bound is measured on
+    "complexity_mode": "global",  # global (paper B) or per_matrix (tighter, ours)
     "threshold": 0.99,  # accuracy that counts as memorized / generalized
     "checkpoint_seconds": 10.0,
     "seed": 0,
@@ -79,12 +84,10 @@ def validate(config: dict) -> None:
     check_floats(
         config, ("spectral_entropy", "weight_noise", "unregularized_weight_decay")
     )
-    if not config["epsilons"]:
-        raise ValueError("epsilons must list one or more numbers >= 0.")
-    for epsilon in config["epsilons"]:
-        check_floats({"epsilons": epsilon}, ("epsilons",))
+    check_list(config, "epsilons", validate_float_arg)
     check_ints(config, ("complexity_examples",))
     check_schedules(config, ("complexity_schedule",))
+    check_choice(config, "complexity_mode", complexity.MODES)
 
 
 def build(config: dict, regularized: bool, vocab_size: int, num_classes: int):
@@ -120,7 +123,10 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
             config, name == "regularized", split.vocab_size, split.num_classes
         )
         monitor = ComplexityMonitor(
-            bound_data, config["epsilons"], config["complexity_schedule"]
+            bound_data,
+            config["epsilons"],
+            config["complexity_schedule"],
+            mode=config["complexity_mode"],
         )
         folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)

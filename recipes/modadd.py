@@ -33,8 +33,10 @@ import keras
 from keras_grok.callbacks import CollapseMonitor
 from keras_grok.config_checks import check_modular
 from keras_grok.data.modular import modular_dataset
+from keras_grok.distribution import check_devices, set_data_parallel
 from keras_grok.experiment import train_and_record
 from keras_grok.models.modular import build_modular_model
+from keras_grok.recipe import RecipeError
 
 CONFIG = {
     "p": 97,  # modulus
@@ -56,6 +58,7 @@ CONFIG = {
     "checkpoint_seconds": 10.0,  # least time between checkpoints
     "collapse": True,  # track neural collapse (RNC1, NC2, ...) of the features
     "collapse_test": True,  # ... on the test set too (test_rnc1, test_nc2, ...)
+    "devices": "",  # "all" or a count: data-parallel over local devices (JAX)
     "seed": 0,
 }
 
@@ -63,6 +66,7 @@ CONFIG = {
 def validate(config: dict) -> None:
     """Raises ValueError for a config this recipe cannot run."""
     check_modular(config)
+    check_devices(config["devices"])
 
 
 def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
@@ -72,6 +76,10 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     split = modular_dataset(
         config["p"], config["op"], config["train_fraction"], config["seed"], layout
     )
+    try:  # before the model is built: its variables go on every device
+        set_data_parallel(config["devices"], config["batch_size"], len(split.x_train))
+    except ValueError as error:
+        raise RecipeError(f"invalid config: {error}") from None
     model = build_modular_model(config, split.vocab_size, split.num_classes)
     train, test = (split.x_train, split.y_train), (split.x_test, split.y_test)
     monitors = ()

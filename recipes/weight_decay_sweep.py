@@ -4,7 +4,9 @@ Runs ``recipes/mnist.py`` for every weight decay lambda in ``weight_decays`` and
 every seed in ``seeds``, up to ``parallel`` runs at a time, each in its own process
 and run folder (``runs/wd=LAMBDA-seed=SEED`` inside ``--out``). Runs already finished
 are skipped, so rerunning an interrupted sweep resumes it (unfinished runs resume
-from their checkpoints). Then it writes:
+from their checkpoints); a run folder that holds a run of other settings is
+refused (``--overwrite`` clears the sweep and all of its run folders), as are
+weight decays or seeds that would share one folder. Then it writes:
 
 - ``figure.png``: train (dashed) and test (solid) accuracy, and RNC1 when measured,
   mean +- std over seeds against the step, one colour per lambda;
@@ -29,12 +31,22 @@ from pathlib import Path
 
 import keras
 
-from keras_grok.image_experiment import IMAGE_CONFIG, validate_image_config
+from keras_grok.checks import validate_float_arg, validate_int_arg
+from keras_grok.config_checks import check_ints, check_list
+from keras_grok.executors import import_ray, make_executor
+from keras_grok.image_experiment import (
+    IMAGE_CONFIG,
+    prepare_image_data,
+    validate_image_config,
+)
 from keras_grok.recipe import RecipeError
 from keras_grok.run_folder import RunFolder, write_atomic
+from keras_grok.scaling import time_scale_fits
 from keras_grok.sweep import (
     SweepRun,
+    check_reusable,
     cli_command,
+    last_error,
     plot_sweep,
     read_groups,
     run_all,
@@ -50,6 +62,10 @@ CONFIG = {
     "weight_decays": [0.3, 0.1, 0.03, 0.01, 0.003, 0.001],
     "seeds": [0, 1, 2],
     "parallel": 2,  # runs at a time, each its own process
+    "executor": "process",  # "process" (local) or "ray" (pip install keras-grok[ray])
+    "ray_address": "",  # "" starts a local Ray; "auto" or "host:port" joins a cluster
+    "cpus_per_run": 1.0,  # Ray: CPUs each run reserves
+    "gpus_per_run": 0.0,  # Ray: GPUs each run reserves (fractions share one)
     **{key: IMAGE_CONFIG[key] for key in PASSED_ON},
 }
 
@@ -63,17 +79,59 @@ def run_config(config: dict, weight_decay: float, seed: int) -> dict:
     }
 
 
+def run_name(weight_decay: float, seed: int) -> str:
+    """The name of one run's folder inside ``runs/``."""
+    return f"wd={weight_decay:g}-seed={seed}"
+
+
+def _validate_seed(seed, name: str) -> int:
+    return validate_int_arg(seed, name, minimum=0)
+
+
 def validate(config: dict) -> None:
     """Raises ValueError for a config this sweep cannot run (data checked at once)."""
-    if not config["weight_decays"] or not config["seeds"]:
-        raise ValueError("weight_decays and seeds must each list at least one value")
-    if any(wd < 0 for wd in config["weight_decays"]):
-        raise ValueError(
-            f"weight decays must be >= 0. Received: {config['weight_decays']}"
-        )
-    if config["parallel"] < 1:
-        raise ValueError(f"parallel must be >= 1. Received: {config['parallel']}")
+    check_list(config, "weight_decays", validate_float_arg)
+    check_list(
+        config, "seeds", lambda seed, name: validate_int_arg(seed, name, minimum=0)
+    )
+    check_ints(config, ("parallel",))
+    _executor(config)
+    names: dict[str, tuple] = {}
+    for weight_decay in config["weight_decays"]:
+        for seed in config["seeds"]:
+            name = run_name(weight_decay, seed)
+            if name in names:
+                raise ValueError(
+                    f"weight_decays and seeds must name distinct runs: "
+                    f"weight_decay={names[name][0]!r}, seed={names[name][1]} and "
+                    f"weight_decay={weight_decay!r}, seed={seed} are both {name}. "
+                    f"Received: weight_decays={config['weight_decays']}, "
+                    f"seeds={config['seeds']}"
+                )
+            names[name] = (weight_decay, seed)
     validate_image_config(
+        run_config(config, config["weight_decays"][0], config["seeds"][0])
+    )
+
+
+def _executor(config: dict):
+    return make_executor(
+        config["executor"],
+        config["parallel"],
+        config["ray_address"],
+        config["cpus_per_run"],
+        config["gpus_per_run"],
+    )
+
+
+def prepare(config: dict) -> None:
+    """Raises ValueError at once if the runs' data set cannot be loaded here."""
+    if config["executor"] == "ray":
+        try:
+            import_ray()
+        except ImportError as error:
+            raise ValueError(str(error)) from None
+    prepare_image_data(
         run_config(config, config["weight_decays"][0], config["seeds"][0])
     )
 
@@ -83,11 +141,14 @@ def plan(config: dict, out_dir: Path, backend: str) -> list[SweepRun]:
     runs = []
     for weight_decay in config["weight_decays"]:
         for seed in config["seeds"]:
-            folder = Path(out_dir) / "runs" / f"wd={weight_decay:g}-seed={seed}"
+            folder = RunFolder(out_dir).child(run_name(weight_decay, seed)).path
             settings = run_config(config, weight_decay, seed)
             settings.pop("seed")
             command = cli_command(RUN_RECIPE, folder, backend, seed, settings)
-            runs.append(SweepRun(weight_decay, seed, folder, command))
+            expected = run_config(config, weight_decay, seed)
+            runs.append(
+                SweepRun(weight_decay, seed, folder, command, backend, expected)
+            )
     return runs
 
 
@@ -96,7 +157,16 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     started = time.perf_counter()
     backend = os.environ.get("KERAS_BACKEND") or keras.backend.backend()
     runs = plan(config, out_dir, backend)
-    codes = run_all(runs, config["parallel"], print if verbose else lambda _: None)
+    try:
+        check_reusable(runs)
+    except ValueError as error:
+        raise RecipeError(str(error)) from None
+    codes = run_all(
+        runs,
+        config["parallel"],
+        print if verbose else lambda _: None,
+        executor=_executor(config),
+    )
     failed = [folder for folder, code in codes.items() if code != 0]
 
     groups = read_groups(runs)
@@ -119,10 +189,11 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         if verbose:
             print(markdown)
     if failed:
-        logs = ", ".join(str(path / "log.txt") for path in failed)
+        logs = [RunFolder(path).log for path in failed]
         raise RecipeError(
-            f"{len(failed)} of {len(runs)} runs failed (see {logs}); rerun the same "
-            "command to retry them (finished runs are skipped)"
+            f"{len(failed)} of {len(runs)} runs failed (see "
+            f"{', '.join(map(str, logs))}; the first: {last_error(logs[0])}); "
+            "rerun the same command to retry them (finished runs are skipped)"
         )
     summary = {
         "memorized_at": {f"{r['value']:g}": r["memorized_at"] for r in table},
@@ -131,6 +202,10 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
             f"{r['value']:g}": r["final_test_accuracy"] for r in table
         },
         "table": table,
+        # Paper A's time-scale law: slopes of log(step) against log(lambda).
+        "time_scale": time_scale_fits(
+            groups, config["threshold"], config["test_threshold"]
+        ),
         "runs": len(runs),
         "wall_time_s": time.perf_counter() - started,
     }

@@ -8,7 +8,7 @@ import pytest
 
 from keras_grok.callbacks import ComplexityMonitor, Schedule
 from keras_grok.data.modular import modular_dataset
-from keras_grok.measures import complexity
+from keras_grok.measures import weight_codec
 from keras_grok.models import modular_mlp
 from tests.testing import to_numpy
 
@@ -65,7 +65,7 @@ def test_figures_reach_history_and_are_nan_until_measured(split):
     assert last["compression_ratio"] == pytest.approx(
         last["naive_bits"] / last["complexity_bits"]
     )
-    assert last["naive_bits"] == 8 * complexity.naive_size(
+    assert last["naive_bits"] == 8 * weight_codec.naive_size(
         monitor.model.trainable_weights
     )
     assert 1.0 <= last["effective_rank"] <= 11

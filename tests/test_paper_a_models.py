@@ -164,7 +164,7 @@ def test_models_save_and_load_with_the_same_outputs(builder, sizes, tmp_path):
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="init must be one of"):
         toy_mlp(SHAPE, 10, init="xavier")
-    with pytest.raises(ValueError, match="init_scale must be finite and > 0"):
+    with pytest.raises(ValueError, match="init_scale must be a finite number > 0"):
         toy_mlp(SHAPE, 10, init_scale=0.0)
     with pytest.raises(ValueError, match="depth and hidden"):
         toy_mlp(SHAPE, 10, depth=0)
@@ -204,5 +204,5 @@ def test_relative_noise_survives_serialization_and_refuses_bad_stddev():
     restored = assert_serialization_round_trip(RelativeGaussianNoise(0.2, seed=3))
     assert restored.stddev == 0.2 and restored.seed == 3
     for stddev in (-0.1, float("inf"), float("nan")):
-        with pytest.raises(ValueError, match="stddev must be finite and >= 0"):
+        with pytest.raises(ValueError, match="stddev must be a finite number >= 0"):
             RelativeGaussianNoise(stddev)

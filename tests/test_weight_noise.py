@@ -87,3 +87,8 @@ def test_config_round_trip_and_bad_stddev():
     for stddev in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="stddev"):
             WeightNoise(linear(), stddev)
+
+
+def test_something_that_is_not_a_model_is_refused_at_construction():
+    with pytest.raises(ValueError, match="model must be a keras.Model"):
+        WeightNoise("notamodel")

@@ -1,14 +1,15 @@
 """Keras callbacks that measure the late phase of training at scheduled steps.
 
 Monitors (``GrokkingMonitor``, ``CollapseMonitor``, ``InformationPlaneMonitor``,
-``ComplexityMonitor``) share one measurement pass per measured step; the others
-record a run (``MetricsRecorder``, ``TrainingCheckpoint``) and show its progress
-(``StepProgress``).
+``ComplexityMonitor``, ``FourierMonitor``) share one measurement pass per measured
+step; the others record a run (``MetricsRecorder``, ``TrainingCheckpoint``) and
+show its progress (``StepProgress``).
 """
 
 from keras_grok.callbacks.checkpoint import TrainingCheckpoint
 from keras_grok.callbacks.collapse import CollapseMonitor
 from keras_grok.callbacks.complexity import ComplexityMonitor
+from keras_grok.callbacks.fourier import FourierMonitor
 from keras_grok.callbacks.grokking import GrokkingMonitor
 from keras_grok.callbacks.information import InformationPlaneMonitor
 from keras_grok.callbacks.measurement_pass import (
@@ -16,6 +17,7 @@ from keras_grok.callbacks.measurement_pass import (
     FeaturesOf,
     LossAndAccuracy,
     MeasurementCoordinator,
+    Outputs,
     PassResults,
 )
 from keras_grok.callbacks.metrics_recorder import MetricsRecorder
@@ -36,11 +38,13 @@ __all__ = [
     "CollapseStatisticsOf",
     "ComplexityMonitor",
     "FeaturesOf",
+    "FourierMonitor",
     "GrokkingMonitor",
     "InformationPlaneMonitor",
     "LossAndAccuracy",
     "MeasurementCoordinator",
     "MetricsRecorder",
+    "Outputs",
     "PassResults",
     "Schedule",
     "ScheduledMonitor",

@@ -10,11 +10,16 @@ import keras
 import numpy as np
 
 from keras_grok.callbacks.monitor import current_step
-from keras_grok.run_folder import CheckpointState, read_checkpoint, write_checkpoint
+from keras_grok.run_folder import (
+    CheckpointState,
+    RunFolderError,
+    read_checkpoint,
+    write_checkpoint,
+)
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
-    """Saves weights, optimizer state, epoch and step at epoch ends, atomically.
+    """Saves weights, optimizer and random states, epoch and step, atomically.
 
     One ``.npz`` file holds everything and is replaced by rename, so a run killed at
     any moment (even ``kill -9``) leaves the previous checkpoint or the new one,
@@ -74,6 +79,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             CheckpointState(next_epoch, current_step(model), elapsed),
             [_numpy(v) for v in model.weights],
             [_numpy(v) for v in model.optimizer.variables],
+            [_numpy(v) for v in random_states(model)],
         )
 
     @staticmethod
@@ -81,25 +87,42 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         """Loads a checkpoint into a compiled model; None if there is none.
 
         Raises:
-            ValueError: the checkpoint was written by a model of another shape.
+            RunFolderError: the checkpoint is damaged or was written by a model of
+                another shape (a ``ValueError``).
         """
         optimizer = model.optimizer
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
-        found = read_checkpoint(path, len(model.weights), len(optimizer.variables))
+        seeds = random_states(model)
+        found = read_checkpoint(
+            path, len(model.weights), len(optimizer.variables), len(seeds)
+        )
         if found is None:
             return None
-        state, weights, slots = found
-        variables = [*model.weights, *optimizer.variables]
-        for variable, value in zip(variables, [*weights, *slots]):
+        state, weights, slots, random = found
+        variables = [*model.weights, *optimizer.variables, *seeds[: len(random)]]
+        values = [*weights, *slots, *random]
+        for variable, value in zip(variables, values):
             if tuple(variable.shape) != value.shape:
-                raise ValueError(
-                    f"Checkpoint {path} does not match this model: {variable.path} has "
-                    f"shape {tuple(variable.shape)}, the checkpoint {value.shape}."
+                raise RunFolderError(
+                    f"{path} does not match this model: {variable.path} has shape "
+                    f"{tuple(variable.shape)}, the checkpoint {value.shape}; pass "
+                    "--overwrite to start the run over, or choose another --out"
                 )
-        for variable, value in zip(variables, [*weights, *slots]):
+        for variable, value in zip(variables, values):
             variable.assign(value)
         return state
+
+
+def random_states(model: keras.Model) -> list:
+    """The model's random-number states: its ``SeedGenerator``s' variables.
+
+    ``model.variables`` holds them beside the weights (dropout layers, weight
+    noise); a resumed run must go on from them to draw what the uninterrupted
+    run would have drawn.
+    """
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def _numpy(variable) -> np.ndarray:

@@ -96,6 +96,11 @@ class CollapseMonitor(ScheduledMonitor):
         }
         largest = max(int(d.labels.max()) for d in self.data.values())
         self.num_classes = int(num_classes) if num_classes else largest + 1
+        if self.num_classes < 2:
+            raise ValueError(
+                "CollapseMonitor needs two or more classes: neural collapse of one "
+                f"class is undefined. Received: num_classes={self.num_classes}"
+            )
         for split, data in self.data.items():
             _check_every_class(data, self.num_classes, f"{split}_data")
         self.layer = layer
@@ -144,9 +149,10 @@ class CollapseMonitor(ScheduledMonitor):
 def _or_nan(measure, *args) -> float:
     # Degenerate features (all zero, or all class means equal, as with dead ReLUs
     # at initialization) leave a ratio undefined: logged as NaN, not an error.
+    # Non-finite features (a diverged model) make the SVD fail: NaN too.
     try:
         return measure(*args)
-    except ValueError:
+    except (ValueError, np.linalg.LinAlgError):
         return math.nan
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import keras
 import numpy as np
 
 from keras_grok.callbacks.measurement_pass import PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.checks import validate_float_arg, validate_labelled_pair
-from keras_grok.measures import complexity, spectral
+from keras_grok.measures import coarse_graining, complexity, spectral, weight_codec
 from keras_grok.plots import Panel
 
 COMPLEXITY = Panel("complexity (bits)", ("complexity_bits",), log_y=True)
@@ -57,6 +58,9 @@ class ComplexityMonitor(ScheduledMonitor):
         codec: ``"bzip2"``, ``"lzma"`` or ``"zlib"``. Defaults to `"bzip2"`.
         loss_fn: ``loss_fn(y, predictions) -> loss``. Defaults to `None` (the
             compiled model's loss).
+        mode: ``"global"`` (paper B: one threshold and bin size for the whole
+            network) or ``"per_matrix"`` (ours: one of each per weight, a
+            tighter bound at a few times the cost). Defaults to `"global"`.
 
     Example:
     ```python
@@ -78,6 +82,7 @@ class ComplexityMonitor(ScheduledMonitor):
         bin_range: tuple[float, float] = (1e-3, 1.0),
         codec: str = "bzip2",
         loss_fn: Callable | None = None,
+        mode: str = "global",
     ):
         super().__init__(schedule)
         data = validate_labelled_pair(train_data, "train_data")
@@ -85,16 +90,22 @@ class ComplexityMonitor(ScheduledMonitor):
         epsilons = tuple(validate_float_arg(e, "epsilons") for e in epsilons)
         if not epsilons:
             raise ValueError("epsilons must hold at least one number >= 0.")
-        if codec not in complexity.CODECS:
+        if codec not in weight_codec.CODECS:
             raise ValueError(
-                f"Unknown codec {codec!r}. Allowed: {', '.join(complexity.CODECS)}."
+                f"Unknown codec {codec!r}. Allowed: {', '.join(weight_codec.CODECS)}."
             )
         self.data = (data.x, data.y)
         self.epsilons = epsilons
         self.thresholds = tuple(thresholds)
         self.bin_range = tuple(bin_range)
+        if mode not in complexity.MODES:
+            raise ValueError(
+                f"mode must be one of {', '.join(complexity.MODES)}. "
+                f"Received: mode={mode!r}"
+            )
         self.codec = codec
         self.loss_fn = loss_fn
+        self.mode = mode
         self.estimates: dict[float, complexity.ComplexityEstimate] = {}
         self.metric_names = (
             "complexity_bits",
@@ -120,19 +131,29 @@ class ComplexityMonitor(ScheduledMonitor):
 
     def measure(self, step: int, results: PassResults) -> dict[str, float]:
         weights = self.trained_model.trainable_weights
-        factors = complexity.factorize(weights)
-        values = {"naive_bits": 8.0 * complexity.naive_size(weights, self.codec)}
+        if not all(_is_finite(w) for w in weights):
+            # A diverged model: nothing to compress, nor a loss to bound.
+            return {name: math.nan for name in self.metric_names}
+        factors = coarse_graining.factorize(weights)
+        values = {"naive_bits": 8.0 * weight_codec.naive_size(weights, self.codec)}
         for index, epsilon in enumerate(self.epsilons):
-            estimate = complexity.estimate_complexity(
-                self.trained_model,
-                self.data,
-                epsilon,
-                thresholds=self.thresholds,
-                bin_range=self.bin_range,
-                codec=self.codec,
-                loss_fn=self.loss_fn,
-                factorizations=factors,
-            )
+            try:
+                estimate = complexity.estimate_complexity(
+                    self.trained_model,
+                    self.data,
+                    epsilon,
+                    thresholds=self.thresholds,
+                    bin_range=self.bin_range,
+                    codec=self.codec,
+                    loss_fn=self.loss_fn,
+                    mode=self.mode,
+                    factorizations=factors,
+                )
+            except ValueError as error:
+                if "not finite" not in str(error):
+                    raise
+                # Finite weights, non-finite loss (overflowing outputs): NaN.
+                return {name: math.nan for name in self.metric_names}
             self.estimates[epsilon] = estimate
             figures = {
                 "complexity_bits": estimate.bits,
@@ -149,3 +170,7 @@ class ComplexityMonitor(ScheduledMonitor):
         values["spectral_entropy"] = math.nan if empty else entropies.mean()
         values["effective_rank"] = math.nan if empty else np.exp(entropies).mean()
         return {k: float(v) for k, v in values.items()}
+
+
+def _is_finite(variable) -> bool:
+    return bool(np.all(np.isfinite(keras.ops.convert_to_numpy(variable))))

@@ -113,6 +113,7 @@ class GrokkingMonitor(ScheduledMonitor):
 
     def on_train_begin(self, logs=None):
         self.diverged_at = None
+        self._loss_diverged = False
         super().on_train_begin(logs)
         self._check_labels()
         loss = getattr(self.trained_model, "loss", None)
@@ -124,6 +125,17 @@ class GrokkingMonitor(ScheduledMonitor):
                 stacklevel=2,
             )
         self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras' epoch loss, like TerminateOnNaN: training that diverged between
+        # two measurements stops here, and the final measurement records it.
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.trained_model.stop_training = True
+            self._loss_diverged = True
+        super().on_epoch_end(epoch, logs)
+        if getattr(self, "_loss_diverged", False) and self.diverged_at is None:
+            self.diverged_at = self._completed
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
@@ -151,9 +163,11 @@ class GrokkingMonitor(ScheduledMonitor):
             values[f"{split}_accuracy"] = result["accuracy"]
         model = self.trained_model
         if self._loss_known and not math.isfinite(values["train_loss"]):
-            # Diverged: nothing more to learn from this run.
+            # Diverged: nothing more to learn from this run, and the accuracy of
+            # non-finite outputs (argmax of NaN) is no measurement.
             self.diverged_at = self.diverged_at or step
             model.stop_training = True
+            values = {name: math.nan for name in values}
         generalized = self.generalized_at
         if (
             generalized is None

@@ -173,6 +173,13 @@ class InformationPlaneMonitor(ScheduledMonitor):
         return values
 
     def _estimate(self, split: str, data: LabelledData, z: np.ndarray) -> dict:
+        if not np.all(np.isfinite(z)):
+            # A diverged model's features: no information to estimate.
+            return {
+                name: float("nan")
+                for e in self.estimators
+                for name in ESTIMATOR_METRICS[e]
+            }
         values = {}
         if "nhsic" in self.estimators:
             x = data.x.reshape(len(data.x), -1).astype("float32")

@@ -6,7 +6,9 @@ Monitors declare what they need from a data set as requests (``needs()``):
 - ``CollapseStatisticsOf(layer, num_classes, norm)``: neural-collapse statistics
   of a layer's features and the collapse metrics that follow from them;
 - ``FeaturesOf(layer)``: the features themselves, in order (for host-side
-  estimators).
+  estimators);
+- ``Outputs()``: the model's outputs themselves, in order (e.g. the logit table
+  of the Fourier progress measures).
 
 At a measured step the ``MeasurementCoordinator`` of the model gathers the
 requests of every monitor due at that step, concatenates the data sets they name
@@ -75,7 +77,15 @@ class FeaturesOf:
     layer: str
 
 
-Request = LossAndAccuracy | CollapseStatisticsOf | FeaturesOf
+@dataclass(frozen=True)
+class Outputs:
+    """Request: the ``(N, ...)`` outputs of the model, in data order.
+
+    Result: a float32 NumPy array.
+    """
+
+
+Request = LossAndAccuracy | CollapseStatisticsOf | FeaturesOf | Outputs
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,9 @@ class MeasurementPass(keras.Model):
         super().__init__(name=f"measurement_pass_{model.name}")
         layers = tuple(
             dict.fromkeys(
-                r.layer for r, _ in requests if not isinstance(r, LossAndAccuracy)
+                r.layer
+                for r, _ in requests
+                if not isinstance(r, (LossAndAccuracy, Outputs))
             )
         )
         self.reader = ForwardReader(model, layers)
@@ -153,6 +165,8 @@ class MeasurementPass(keras.Model):
                         features[request.layer], inputs, sets, request, members
                     )
                 )
+            elif isinstance(request, Outputs):
+                results.append(ops.cast(outputs, "float32"))
             else:
                 flat = features[request.layer]
                 results.append(ops.reshape(flat, (ops.shape(flat)[0], -1)))
@@ -223,6 +237,7 @@ class MeasurementCoordinator:
         self.monitors: list = []
         self.passes_run = 0
         self._passes: dict[tuple, MeasurementPass] = {}
+        self._rows_cache: dict[tuple, tuple[np.ndarray, ...]] = {}
         self._fit = None
 
     @classmethod
@@ -239,6 +254,7 @@ class MeasurementCoordinator:
         """Adds ``monitor`` for the ``fit`` identified by ``fit`` (its params)."""
         if fit is not self._fit:  # a new fit: forget monitors of an earlier one
             self.monitors, self._fit = [], fit
+            self._rows_cache = {}
         if monitor not in self.monitors:
             self.monitors.append(monitor)
 
@@ -304,12 +320,7 @@ class MeasurementCoordinator:
                 self.model, requests, len(sets), chunk >= rows
             )
             self._passes[key] = measurement
-        x = np.concatenate([d.x for d in sets])
-        y = np.concatenate([d.y for d in sets])
-        labels = np.concatenate([d.labels for d in sets])
-        set_ids = np.concatenate(
-            [np.full(len(d), i, dtype="int32") for i, d in enumerate(sets)]
-        )
+        x, y, labels, set_ids = self._rows(sets)
         chunks = []
         for start in range(0, rows, chunk):
             stop = start + chunk
@@ -324,6 +335,20 @@ class MeasurementCoordinator:
                 )
             )
         return _answers(requests, sets, chunks, set_ids, chunk >= rows)
+
+    def _rows(self, sets: list[LabelledData]) -> tuple[np.ndarray, ...]:
+        # The concatenated rows of a group of data sets, made once per group.
+        key = tuple(d.key for d in sets)
+        if key not in self._rows_cache:
+            self._rows_cache[key] = (
+                np.concatenate([d.x for d in sets]),
+                np.concatenate([d.y for d in sets]),
+                np.concatenate([d.labels for d in sets]),
+                np.concatenate(
+                    [np.full(len(d), i, dtype="int32") for i, d in enumerate(sets)]
+                ),
+            )
+        return self._rows_cache[key]
 
 
 def _answers(requests, sets, chunks, set_ids, single_chunk):
@@ -344,6 +369,11 @@ def _answers(requests, sets, chunks, set_ids, single_chunk):
             width = 6 if single_chunk else 5
             values.update(_collapse_answers(request, members, sets, chunks, position))
             position += width
+        elif isinstance(request, Outputs):
+            outputs = np.concatenate([np.asarray(c[position]) for c in chunks])
+            for i in members:
+                values[(request, sets[i].key)] = outputs[set_ids == i]
+            position += 1
         else:
             features = np.concatenate([np.asarray(c[position]) for c in chunks])
             for i in members:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
+
+from keras_grok.checks import validate_float_arg
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -37,11 +37,7 @@ class RelativeGaussianNoise(keras.layers.Layer):
 
     def __init__(self, stddev: float = 0.1, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if not (math.isfinite(stddev) and stddev >= 0):
-            raise ValueError(
-                f"stddev must be finite and >= 0. Received: stddev={stddev}"
-            )
-        self.stddev = float(stddev)
+        self.stddev = validate_float_arg(stddev, "stddev")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 

@@ -2,15 +2,34 @@
 
 The science without a training loop: every function takes features, labels or
 statistics and returns numbers. Import a module: ``from keras_grok.measures import
-collapse``.
+collapse``. Paper B's complexity is split by concept: ``coarse_graining`` (SVD
+truncation and quantization), ``weight_codec`` (serialization, codecs, sizes),
+``complexity_search`` (the searches), ``complexity`` (``estimate_complexity``) and
+``description_length``.
 """
 
 from keras_grok.measures import (
+    coarse_graining,
     collapse,
     complexity,
+    complexity_search,
+    description_length,
+    fourier,
     information,
     lossy_compression,
     spectral,
+    weight_codec,
 )
 
-__all__ = ["collapse", "complexity", "information", "lossy_compression", "spectral"]
+__all__ = [
+    "coarse_graining",
+    "collapse",
+    "complexity",
+    "complexity_search",
+    "description_length",
+    "fourier",
+    "information",
+    "lossy_compression",
+    "spectral",
+    "weight_codec",
+]

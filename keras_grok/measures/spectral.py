@@ -93,14 +93,45 @@ def entropy_of_spectrum(s):
     numbers), so the gradient is finite everywhere: 0 for a zero ``s``, and
     ``dH/ds_i = -(log p_i + H) / sum(s)`` for each ``s_i > 0``.
     """
-    s = ops.convert_to_tensor(s)
+    return _entropy_and_gradient(ops.convert_to_tensor(s))[0]
+
+
+def _entropy_and_gradient(s):
+    """``(H, dH/ds)`` of a spectrum ``s >= 0``; ``dH/ds_i = 0`` where ``s_i = 0``."""
     total = ops.sum(s)
     nonzero_total = total > 0
-    p = s / ops.where(nonzero_total, total, ops.ones_like(total))
+    safe_total = ops.where(nonzero_total, total, ops.ones_like(total))
+    p = s / safe_total
     positive = p > 0
-    safe_p = ops.where(positive, p, ops.ones_like(p))
-    terms = ops.where(positive, p * ops.log(safe_p), ops.zeros_like(p))
-    return ops.where(nonzero_total, -ops.sum(terms), ops.zeros_like(total))
+    log_p = ops.log(ops.where(positive, p, ops.ones_like(p)))
+    terms = ops.where(positive, p * log_p, ops.zeros_like(p))
+    entropy = ops.where(nonzero_total, -ops.sum(terms), ops.zeros_like(total))
+    grad_s = ops.where(positive, -(log_p + entropy) / safe_total, ops.zeros_like(p))
+    return entropy, grad_s
+
+
+ZERO_TOLERANCE = float(np.finfo(np.float32).eps)
+"""Singular values ``<= sigma_max * max(m, n) * ZERO_TOLERANCE`` count as zero.
+
+The numerical-rank rule of ``numpy.linalg.matrix_rank`` at float32 precision (the
+precision of the weights): below it a singular value is rounding noise, whose
+``-(log p + H)`` gradient would push along arbitrary null-space directions.
+"""
+
+
+def numerical_spectrum(s, shape: tuple[int, int]):
+    """``s`` with the singular values at rounding-noise level set to exactly 0.
+
+    Args:
+        s: the singular values of an ``(m, n)`` matrix.
+        shape: ``(m, n)``.
+
+    Returns:
+        ``s`` where ``s > max(s) * max(m, n) * ZERO_TOLERANCE``, else 0.
+    """
+    s = ops.convert_to_tensor(s)
+    tolerance = ops.max(s) * (max(shape) * ZERO_TOLERANCE)
+    return ops.where(s > tolerance, s, ops.zeros_like(s))
 
 
 def spectral_entropy(w, split: int | None = None):
@@ -109,8 +140,12 @@ def spectral_entropy(w, split: int | None = None):
     With singular values ``s`` of ``W``, ``p = s / sum(s)`` and
     ``H(W) = -sum_i p_i log p_i`` in nats (paper B, DeMoss et al., arXiv
     2412.09810). ``H`` is 0 for a rank-1 (and a zero) matrix and ``log n`` for an
-    ``n x n`` orthogonal one. Gradients are finite for zero, rank-deficient and
-    repeated-singular-value matrices: the gradient is ``U diag(dH/ds) V^T`` with
+    ``n x n`` orthogonal one. Singular values at rounding-noise level (see
+    ``ZERO_TOLERANCE``) count as zero, so an exactly rank-deficient matrix gets
+    the entropy of its nonzero spectrum.
+
+    Gradients are finite for zero, rank-deficient and repeated-singular-value
+    matrices: the gradient is ``dH/dW = U diag(dH/ds) V^T`` with
     ``dH/ds_i = -(log p_i + H) / sum(s)`` where ``s_i > 0`` and 0 where
     ``s_i = 0``, from one SVD taken outside autodiff (only first derivatives are
     meaningful; repeated singular values share one ``dH/ds`` so the arbitrary
@@ -133,16 +168,13 @@ def spectral_entropy(w, split: int | None = None):
     # by hand through a surrogate whose value is 0: ``y - stop_gradient(y)`` with
     # ``y = sum(W * G)`` has gradient ``G``. Differentiating ``ops.svd`` instead
     # costs several times more (JAX's SVD derivative also forms U and V's
-    # derivatives) for the same gradient.
+    # derivatives) for the same gradient. The cheaper-looking route through the
+    # Gram matrix (``eigh(W^T W)``, ``dH/dW = W V diag(g / s) V^T``) squares the
+    # condition number (gradient errors ~ eps * cond^2: useless in float32 for
+    # a decaying spectrum), and in float64 it is no faster than this float32
+    # SVD on CPU (see benchmarks/bench_spectral_entropy_step.py).
     u, s, vt = ops.svd(ops.stop_gradient(matrix), full_matrices=False)
-    entropy = entropy_of_spectrum(s)
-    total = ops.sum(s)
-    p = s / ops.where(total > 0, total, ops.ones_like(total))
-    positive = p > 0
-    safe_p = ops.where(positive, p, ops.ones_like(p))
-    grad_s = ops.where(
-        positive, -(ops.log(safe_p) + entropy) / ops.maximum(total, 1e-30), 0.0
-    )
+    entropy, grad_s = _entropy_and_gradient(numerical_spectrum(s, matrix.shape))
     direction = ops.stop_gradient(ops.matmul(u * grad_s[None, :], vt))
     y = ops.sum(matrix * direction)
     return ops.stop_gradient(entropy) + (y - ops.stop_gradient(y))
@@ -197,13 +229,14 @@ def spectral_entropies(weights: Sequence) -> np.ndarray:
     """The spectral entropy of each weight with >= 2 axes, as a float64 array.
 
     For measuring, not training: one SVD of singular values only per matrix, no
-    gradient. ``np.exp`` of the result gives the effective ranks.
+    gradient; rounding-noise singular values count as zero as in
+    ``spectral_entropy``. ``np.exp`` of the result gives the effective ranks.
     """
-    return np.array(
-        [
-            float(ops.convert_to_numpy(entropy_of_spectrum(singular_values(w))))
-            for w in weights
-            if len(tuple(ops.shape(w))) >= 2
-        ],
-        dtype=np.float64,
-    )
+    entropies = []
+    for w in weights:
+        shape = tuple(ops.shape(w))
+        if len(shape) < 2:
+            continue
+        s = numerical_spectrum(singular_values(w), matrix_shape(shape))
+        entropies.append(float(ops.convert_to_numpy(entropy_of_spectrum(s))))
+    return np.array(entropies, dtype=np.float64)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
+import numpy as np
 
+from keras_grok.checks import validate_float_arg
 from keras_grok.measures.spectral import spectral_entropy, weight_matrices
 
 
@@ -32,10 +32,11 @@ class SpectralEntropy(keras.regularizers.Regularizer):
     whenever ``filters > width``. ``split`` fixes the view instead.
 
     Gradients are finite for zero, rank-deficient and repeated-singular-value
-    matrices on every backend: the gradient ``U diag(dH/ds) V^T`` is formed from
-    one SVD taken outside autodiff (see
-    ``keras_grok.measures.spectral.spectral_entropy``), and ``p log p`` is
-    guarded where ``p = 0``.
+    matrices on every backend: the gradient ``U diag(dH/ds) V^T``, with
+    ``dH/ds_i = -(log p_i + H) / sum(s)`` and 0 for zero singular values, is
+    formed from one SVD taken outside autodiff (see
+    ``keras_grok.measures.spectral.spectral_entropy``; singular values at
+    float32 rounding-noise level count as zero).
 
     Args:
         strength: the factor on the entropy, >= 0. Defaults to `0.1`.
@@ -52,15 +53,8 @@ class SpectralEntropy(keras.regularizers.Regularizer):
     """
 
     def __init__(self, strength: float = 0.1, split: int | None = None):
-        strength = float(strength)
-        if not math.isfinite(strength) or strength < 0:
-            raise ValueError(
-                f"strength must be finite and >= 0. Received: strength={strength}"
-            )
-        if split is not None and (isinstance(split, bool) or split != int(split)):
-            raise ValueError(f"split must be an integer or None. Received: {split}")
-        self.strength = strength
-        self.split = None if split is None else int(split)
+        self.strength = validate_float_arg(strength, "strength")
+        self.split = _validated_split(split)
 
     def __call__(self, x):
         x = keras.ops.convert_to_tensor(x)
@@ -100,8 +94,9 @@ def add_spectral_entropy(model: keras.Model, strength: float = 0.1) -> int:
         N, the number of matrices regularized.
 
     Raises:
-        ValueError: the model is not built, has no weight matrix, or a matrix
-            already has a regularizer.
+        ValueError: ``strength`` is negative or not a finite number, the model
+            is not built, has no weight matrix, or a matrix already has a
+            regularizer.
 
     Example:
     ```python
@@ -110,6 +105,7 @@ def add_spectral_entropy(model: keras.Model, strength: float = 0.1) -> int:
     model.compile(...)
     ```
     """
+    strength = validate_float_arg(strength, "strength")
     if not model.built:
         raise ValueError("add_spectral_entropy needs a built model; build it first.")
     matrices = weight_matrices(model)
@@ -130,6 +126,18 @@ def add_spectral_entropy(model: keras.Model, strength: float = 0.1) -> int:
         if layer is not None:
             setattr(layer, f"{attribute}_regularizer", regularizer)
     return len(matrices)
+
+
+def _validated_split(split) -> int | None:
+    """``split`` as a Python int, or None; ValueError naming it otherwise."""
+    if split is None:
+        return None
+    whole = isinstance(split, (int, np.integer)) or (
+        isinstance(split, float) and split.is_integer()
+    )
+    if isinstance(split, bool) or not whole:
+        raise ValueError(f"split must be an integer or None. Received: split={split!r}")
+    return int(split)
 
 
 _REGULARIZED_ATTRIBUTES = ("kernel", "embeddings", "depthwise_kernel")

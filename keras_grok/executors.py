@@ -1,0 +1,244 @@
+"""Executors: where a sweep's runs run (local processes, or tasks on a Ray cluster).
+
+An executor takes the sweep's unfinished runs (``keras_grok.sweep.SweepRun``) and
+runs each one's ``keras-grok run`` command line to completion; it returns the
+exit code of every run it started, by folder, and logs one line per started,
+ended or failed run (a failed run's line holds its own last error line). Each
+run still writes its own run folder, in the same layout whichever executor ran
+it, so resume, skip-finished, aggregation, the figure and the table do not
+depend on the executor.
+
+- ``ProcessExecutor``: local subprocesses, at most ``parallel`` at a time (the
+  default; nothing to install).
+- ``RayExecutor``: one Ray task per run, scheduled by Ray over the cluster's
+  CPUs and GPUs (``pip install 'keras-grok[ray]'``). The task runs the same
+  command line with ``subprocess`` on a worker, so the run folders must live on
+  a file system every worker sees (a shared or network file system) when the
+  cluster has more than one machine.
+
+Ray is the engine: keras-grok adds no scheduler, queue or RPC of its own.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from keras_grok.checks import validate_float_arg, validate_int_arg
+from keras_grok.run_folder import RunFolder
+from keras_grok.sweep import SweepRun, last_error, run_all
+
+EXECUTORS = ("process", "ray")
+RAY_INSTALL_HINT = "pip install 'keras-grok[ray]'"
+_ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})$")
+
+
+class ProcessExecutor:
+    """Runs a sweep's runs as local processes, at most ``parallel`` at a time.
+
+    Each run is a ``keras-grok run`` subprocess whose output goes to the
+    ``log.txt`` of its run folder. Interrupting the sweep ends the processes it
+    started.
+
+    Args:
+        parallel: most processes at once, >= 1. Defaults to `2`.
+        poll_seconds: time between checks on running processes.
+            Defaults to `0.2`.
+
+    Example:
+    ```python
+    codes = ProcessExecutor(parallel=2).run(runs)
+    ```
+    """
+
+    def __init__(self, parallel: int = 2, poll_seconds: float = 0.2):
+        self.parallel = validate_int_arg(parallel, "parallel", minimum=1)
+        self.poll_seconds = float(poll_seconds)
+
+    def run(
+        self, runs: Sequence[SweepRun], log: Callable[[str], None] = print
+    ) -> dict[Path, int]:
+        """Runs ``runs``; returns the exit code of each started run, by folder."""
+        return run_all(runs, self.parallel, log, self.poll_seconds)
+
+
+class RayExecutor:
+    """Runs a sweep's runs as Ray tasks, one task per run.
+
+    Each task runs the run's ``keras-grok run`` command line with ``subprocess``
+    on a Ray worker (with the worker's own Python), writes the output to the
+    ``log.txt`` of its run folder and returns its exit code and last error line.
+    Ray decides where and when each task runs from the resources it asks for
+    (``num_cpus_per_run``, ``num_gpus_per_run``); a GPU task sees only the GPUs
+    Ray gave it (``CUDA_VISIBLE_DEVICES``).
+
+    If Ray is already initialized in this process, the executor uses that
+    instance; otherwise it connects to ``address`` (``"auto"``: the cluster this
+    machine belongs to; ``"host:port"``: a cluster's head node) or, for None,
+    starts a local Ray instance with ``num_cpus`` CPUs (loopback only, no
+    dashboard), and shuts down what it started when the runs end.
+
+    Args:
+        address: the Ray cluster to use; None starts a local one.
+            Defaults to `None`.
+        num_cpus_per_run: CPUs each run reserves, > 0. Defaults to `1`.
+        num_gpus_per_run: GPUs each run reserves (fractions share a GPU), >= 0.
+            Defaults to `0`.
+        num_cpus: CPUs of a local Ray instance started by the executor; None
+            lets Ray count this machine's. Defaults to `None`.
+
+    Example:
+    ```python
+    codes = RayExecutor(address="auto", num_gpus_per_run=1).run(runs)
+    ```
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus_per_run: float = 1,
+        num_gpus_per_run: float = 0,
+        num_cpus: int | None = None,
+    ):
+        self.address = check_ray_address(address or "", "address") or None
+        self.num_cpus_per_run = validate_float_arg(
+            num_cpus_per_run, "num_cpus_per_run", allow_minimum=False
+        )
+        self.num_gpus_per_run = validate_float_arg(num_gpus_per_run, "num_gpus_per_run")
+        self.num_cpus = (
+            None if num_cpus is None else validate_int_arg(num_cpus, "num_cpus")
+        )
+
+    def run(
+        self, runs: Sequence[SweepRun], log: Callable[[str], None] = print
+    ) -> dict[Path, int]:
+        """Runs ``runs`` as Ray tasks; returns each run's exit code, by folder.
+
+        Raises:
+            ImportError: Ray is not installed (the message says how to add it).
+        """
+        ray = import_ray()
+        if not runs:
+            return {}
+        started = not ray.is_initialized()
+        if started:
+            options = {"include_dashboard": False, "log_to_driver": False}
+            if self.address is None:
+                options.update(num_cpus=self.num_cpus, _node_ip_address="127.0.0.1")
+            ray.init(address=self.address, **options)
+        task = ray.remote(_run_command).options(
+            num_cpus=self.num_cpus_per_run, num_gpus=self.num_gpus_per_run
+        )
+        pending = {}
+        try:
+            for run in runs:
+                run.folder.mkdir(parents=True, exist_ok=True)
+                pending[task.remote(run.command, str(run.folder))] = run
+                log(f"submit {run.folder.name}")
+            codes: dict[Path, int] = {}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                run = pending.pop(done[0])
+                try:
+                    code, error = ray.get(done[0])
+                except ray.exceptions.RayError as failure:  # the worker itself died
+                    code, error = -1, _one_line(failure)
+                codes[run.folder] = code
+                if code == 0:
+                    log(f"done {run.folder.name}")
+                else:
+                    log(f"FAILED {run.folder.name} (exit {code}): {error}")
+            return codes
+        finally:  # interrupted: cancel the tasks still queued or running
+            for ref in pending:
+                ray.cancel(ref)
+            if started:
+                ray.shutdown()
+
+
+def import_ray():
+    """Imports Ray; ImportError with the install command if it is missing."""
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(
+            f"executor='ray' needs Ray, which is not installed: {RAY_INSTALL_HINT}"
+        ) from None
+    return ray
+
+
+def make_executor(
+    name: str,
+    parallel: int = 2,
+    address: str = "",
+    cpus_per_run: float = 1,
+    gpus_per_run: float = 0,
+) -> ProcessExecutor | RayExecutor:
+    """The executor a sweep's config names (``executor``, ``ray_address``, ...).
+
+    Args:
+        name: ``"process"`` or ``"ray"``.
+        parallel: runs at a time (process executor; a local Ray instance gets
+            ``parallel * cpus_per_run`` CPUs so it runs as many). Defaults to `2`.
+        address: the Ray cluster (``""``: start a local one; ``"auto"``;
+            ``"host:port"``). Defaults to `""`.
+        cpus_per_run: CPUs each Ray task reserves. Defaults to `1`.
+        gpus_per_run: GPUs each Ray task reserves. Defaults to `0`.
+
+    Raises:
+        ValueError: an unknown executor name, or a bad address or resource value
+            (the message names the config key).
+    """
+    if name not in EXECUTORS:
+        raise ValueError(
+            f"executor must be one of {EXECUTORS}. Received: executor={name!r}"
+        )
+    parallel = validate_int_arg(parallel, "parallel", minimum=1)
+    address = check_ray_address(address, "ray_address")
+    cpus_per_run = validate_float_arg(cpus_per_run, "cpus_per_run", allow_minimum=False)
+    gpus_per_run = validate_float_arg(gpus_per_run, "gpus_per_run")
+    if name == "process":
+        return ProcessExecutor(parallel)
+    num_cpus = None if address else max(1, round(parallel * cpus_per_run))
+    return RayExecutor(address or None, cpus_per_run, gpus_per_run, num_cpus)
+
+
+def check_ray_address(address: str, name: str = "ray_address") -> str:
+    """Returns ``address`` if it names a Ray cluster the way ``ray.init`` takes it.
+
+    ``""`` (start a local instance), ``"auto"`` (the cluster of this machine), or
+    ``[ray://]host:port``.
+
+    Raises:
+        ValueError: anything else (the message uses ``name``).
+    """
+    match = _ADDRESS.match(address) if isinstance(address, str) else None
+    if address in ("", "auto") or (match and 0 < int(match.group(2)) < 65536):
+        return address
+    raise ValueError(
+        f'{name} must be "" (start a local Ray), "auto" or "host:port" (a Ray '
+        f"cluster's head node, or ray://host:port). Received: {name}={address!r}"
+    )
+
+
+def _run_command(command: Sequence[str], folder: str) -> tuple[int, str]:
+    # The body of a Ray task: one run's command line, on whichever worker Ray
+    # picked. A command of this package's CLI runs under the worker's Python
+    # (the driver's interpreter path may not exist on another machine).
+    command = list(command)
+    if command[1:3] == ["-m", "keras_grok.cli"]:
+        command[0] = sys.executable
+    log_path = RunFolder(folder).log
+    with open(log_path, "ab") as output:
+        code = subprocess.run(
+            command, stdout=output, stderr=subprocess.STDOUT
+        ).returncode
+    return code, ("" if code == 0 else last_error(log_path))
+
+
+def _one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}"

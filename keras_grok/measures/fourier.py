@@ -1,0 +1,426 @@
+"""Fourier progress measures of modular addition (Nanda et al., arXiv 2301.05217).
+
+Nanda, Chan, Lieberum, Smith & Steinhardt, *Progress measures for grokking via
+mechanistic interpretability* (ICLR 2023), show that a network trained on
+``a + b mod p`` computes with a few **key frequencies** ``w_k = 2 pi k / p``: it
+embeds tokens as ``cos(w_k x)``, ``sin(w_k x)``, combines them into
+``cos(w_k (a + b))``, ``sin(w_k (a + b))`` and reads out logits
+``~ sum_k alpha_k cos(w_k (a + b - c))`` for class ``c``. The measures here follow
+that circuit through training:
+
+- the Fourier spectrum of the token embedding (``embedding_spectrum``), its key
+  frequencies, sparsity and Gini coefficient;
+- the restricted and excluded losses of the logit table over all pairs
+  (``restricted_loss``, ``excluded_loss``);
+- the total squared weight norm (``squared_weight_norm``).
+
+They are defined for ``a+b`` and ``a-b`` only (``a-b`` reads out
+``cos(w_k (a - b - c))``); other operations raise ``ValueError``. Pure functions in
+``keras.ops``: they compute in the dtype of their inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from keras import ops
+
+FOURIER_OPERATIONS = ("a+b", "a-b")
+DIRECTIONS = ("paper", "code")
+_ALIASES = {"+": "a+b", "-": "a-b"}
+
+
+def check_fourier_operation(op: str) -> str:
+    """The canonical name of ``op`` if the Fourier measures are defined for it.
+
+    Raises:
+        ValueError: ``op`` is not ``a+b`` or ``a-b`` (``+``, ``-``).
+    """
+    name = _ALIASES.get(op, op)
+    if name not in FOURIER_OPERATIONS:
+        raise ValueError(
+            "The Fourier progress measures are defined for a+b and a-b only (the "
+            "logits of a-b read out cos(w_k(a-b-c)); a*b would need a discrete-log "
+            f"relabelling). Received: op={op!r}"
+        )
+    return name
+
+
+def _check_modulus(p: int) -> int:
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 3:
+        raise ValueError(f"p must be an integer >= 3. Received: p={p!r}")
+    return int(p)
+
+
+def num_frequencies(p: int) -> int:
+    """The number of non-constant frequencies over Z_p: ``floor(p / 2)``."""
+    return _check_modulus(p) // 2
+
+
+def fourier_basis(p: int, dtype: str = "float32"):
+    """The orthonormal Fourier basis over Z_p, one basis vector per row.
+
+    Rows, in order (Nanda et al., arXiv 2301.05217, Section 4.1): the constant
+    ``1 / sqrt(p)``, then for ``k = 1 .. floor(p / 2)`` the pair
+    ``sqrt(2 / p) cos(w_k x)``, ``sqrt(2 / p) sin(w_k x)`` with ``w_k = 2 pi k / p``
+    and ``x = 0 .. p - 1``. For even ``p`` the last frequency ``k = p / 2`` has its
+    cosine ``cos(pi x) / sqrt(p)`` only (its sine is zero). The ``p x p`` matrix is
+    orthogonal: ``B B^T = I``.
+
+    Args:
+        p: the modulus, an integer >= 3.
+        dtype: the tensor's dtype. Defaults to `"float32"`.
+
+    Returns:
+        A ``(p, p)`` tensor.
+
+    Example:
+    ```python
+    basis = fourier_basis(97)
+    coefficients = ops.matmul(basis, embedding_table[:97])  # (97, d)
+    ```
+    """
+    return ops.convert_to_tensor(_basis_numpy(_check_modulus(p)), dtype=dtype)
+
+
+def _basis_numpy(p: int) -> np.ndarray:
+    x = np.arange(p)
+    rows = [np.full(p, 1.0 / math.sqrt(p))]
+    for k in range(1, p // 2 + 1):
+        angle = 2 * math.pi * k * x / p
+        if 2 * k == p:
+            rows.append(np.cos(angle) / math.sqrt(p))
+        else:
+            rows.append(np.cos(angle) * math.sqrt(2.0 / p))
+            rows.append(np.sin(angle) * math.sqrt(2.0 / p))
+    return np.stack(rows)
+
+
+def _frequency_of_row(p: int) -> np.ndarray:
+    # Row 0 of the basis is the constant (frequency 0); rows 2k-1, 2k are k.
+    return np.array([0] + [(r + 1) // 2 for r in range(1, p)], dtype="int32")
+
+
+def embedding_spectrum(embedding, p: int):
+    """The norm of the token embedding at each frequency over Z_p.
+
+    With ``W_E`` the embedding table (token rows ``0 .. p - 1`` are the numbers;
+    further rows, such as the transformer's ``op`` and ``=`` tokens, are ignored)
+    and ``C = B W_E`` its coefficients in the Fourier basis ``B``
+    (``fourier_basis``), the norm of frequency ``k`` takes its cosine and sine
+    rows together (Nanda et al., arXiv 2301.05217, Figure 3):
+    ``n_k = sqrt(||C_cos_k||^2 + ||C_sin_k||^2)``, ``k = 1 .. floor(p / 2)``. The
+    constant row (the mean embedding) is left out.
+
+    Args:
+        embedding: the ``(vocab, d)`` embedding table, ``vocab >= p``.
+        p: the modulus.
+
+    Returns:
+        A ``(floor(p / 2),)`` tensor; entry ``k - 1`` is frequency ``k``.
+    """
+    p = _check_modulus(p)
+    table = ops.convert_to_tensor(embedding)
+    if len(table.shape) != 2 or table.shape[0] < p:
+        raise ValueError(
+            f"embedding must be a (vocab, d) table with vocab >= p = {p}. "
+            f"Received: shape={tuple(table.shape)}"
+        )
+    coefficients = ops.matmul(fourier_basis(p, table.dtype), table[:p])
+    energy = ops.sum(ops.square(coefficients), axis=1)
+    frequency = ops.convert_to_tensor(_frequency_of_row(p))
+    per_frequency = ops.segment_sum(energy, frequency, num_segments=p // 2 + 1)
+    return ops.sqrt(per_frequency[1:])
+
+
+def key_frequencies(norms, k: int = 5):
+    """The ``k`` frequencies with the largest norms, largest first.
+
+    Args:
+        norms: the frequency norms (``embedding_spectrum``); entry ``i`` is
+            frequency ``i + 1``.
+        k: how many. Defaults to `5`.
+
+    Returns:
+        An int32 ``(k,)`` tensor of frequencies in ``1 .. len(norms)``.
+    """
+    norms = ops.convert_to_tensor(norms)
+    k = _check_k(k, norms)
+    _, indices = ops.top_k(norms, k)
+    return ops.cast(indices, "int32") + 1
+
+
+def _check_k(k: int, norms) -> int:
+    if isinstance(k, bool) or not 1 <= int(k) <= norms.shape[0]:
+        raise ValueError(
+            f"k must be in [1, {norms.shape[0]}] (the number of frequencies). "
+            f"Received: k={k!r}"
+        )
+    return int(k)
+
+
+def fourier_sparsity(norms, k: int = 5):
+    """The fraction of the embedding's energy in its ``k`` key frequencies.
+
+    ``sum_{top k} n_k^2 / sum_k n_k^2`` over the frequency norms ``n_k``
+    (``embedding_spectrum``; squared, so the fractions add up over the
+    orthonormal basis). 1 when at most ``k`` frequencies are present; ``k /
+    floor(p / 2)`` for a flat spectrum. After grokking ~5 key frequencies hold
+    most of it (Nanda et al., arXiv 2301.05217).
+
+    Args:
+        norms: the frequency norms.
+        k: the number of key frequencies. Defaults to `5`.
+
+    Returns:
+        A scalar tensor in ``[k / len(norms), 1]`` (NaN for an all-zero table).
+    """
+    energy = ops.square(ops.convert_to_tensor(norms))
+    top, _ = ops.top_k(energy, _check_k(k, energy))
+    return ops.sum(top) / ops.sum(energy)
+
+
+def gini_coefficient(values):
+    """The Gini coefficient of non-negative values (Nanda et al.'s sparsity).
+
+    With ``x_(1) <= ... <= x_(n)`` sorted ascending,
+    ``G = 2 sum_i i x_(i) / (n sum_i x_i) - (n + 1) / n``, which equals
+    ``sum_i sum_j |x_i - x_j| / (2 n^2 mean(x))``: 0 when all are equal,
+    ``1 - 1 / n`` when one holds everything. Nanda et al. (arXiv 2301.05217)
+    track it for the Fourier norms of the embedding and of the neurons.
+
+    Args:
+        values: a 1-D tensor of non-negative numbers.
+
+    Returns:
+        A scalar tensor (NaN when all values are zero).
+    """
+    x = ops.sort(ops.convert_to_tensor(values))
+    n = x.shape[0]
+    ranks = ops.cast(ops.arange(1, n + 1), x.dtype)
+    return 2.0 * ops.sum(ranks * x) / (n * ops.sum(x)) - (n + 1.0) / n
+
+
+def squared_weight_norm(weights: Sequence):
+    """The total squared weight norm ``sum_W ||W||_F^2`` over ``weights``.
+
+    Nanda et al. (arXiv 2301.05217) track it as a progress measure: it falls
+    during "cleanup", when weight decay removes the memorizing components.
+
+    Args:
+        weights: tensors or ``keras.Variable`` objects (e.g. a model's
+            ``trainable_weights``).
+
+    Returns:
+        A float32 scalar tensor.
+    """
+    total = ops.convert_to_tensor(0.0, "float32")
+    for w in weights:
+        w = getattr(w, "value", w)
+        total = total + ops.cast(ops.sum(ops.square(w)), "float32")
+    return total
+
+
+def _key_directions(p: int, op: str, frequencies, dtype, directions: str):
+    """Unit directions of the key-frequency terms, as (pair, c) factors.
+
+    Every direction is ``u[s(a,b)] (x) v[c]`` summed over two products, so it is
+    returned as matrices over the pairs ``U`` (``(p*p, m)``) and classes ``V``
+    (``(p, m)``): ``paper``: ``m = 2 K`` directions
+    ``cos(w(s-c)) = cos(ws)cos(wc) + sin(ws)sin(wc)`` and
+    ``sin(w(s-c)) = sin(ws)cos(wc) - cos(ws)sin(wc)``; ``code``: the pair
+    directions ``cos(ws)``, ``sin(ws)`` alone (``m = 2 K``), any function of c.
+    """
+    op = check_fourier_operation(op)
+    if directions not in DIRECTIONS:
+        raise ValueError(
+            f"directions must be one of {DIRECTIONS}. Received: {directions!r}"
+        )
+    k = ops.cast(ops.convert_to_tensor(frequencies), dtype)
+    a = np.repeat(np.arange(p), p)
+    b = np.tile(np.arange(p), p)
+    s = ops.convert_to_tensor((a + b if op == "a+b" else a - b) % p, dtype)
+    c = ops.convert_to_tensor(np.arange(p), dtype)
+    w = 2.0 * math.pi / p
+    pair_angle = w * s[:, None] * k[None, :]  # (p*p, K)
+    class_angle = w * c[:, None] * k[None, :]  # (p, K)
+    return (
+        ops.cos(pair_angle),
+        ops.sin(pair_angle),
+        ops.cos(class_angle),
+        ops.sin(class_angle),
+    )
+
+
+def key_frequency_component(logits, p: int, op: str, frequencies, directions="paper"):
+    """The part of a logit table carried by the key-frequency terms.
+
+    ``logits`` holds ``L[a, b, c]`` for every pair, row ``a * p + b``. With ``s =
+    a + b`` (``a - b`` for ``a-b``) and ``w = 2 pi k / p`` for each key frequency
+    ``k``, the component is the orthogonal projection of ``L`` onto
+
+    - ``directions="paper"`` (Nanda et al., arXiv 2301.05217, Section 5.1: "the
+      directions cos(w_k(a+b-c)), sin(w_k(a+b-c))"): the two unit vectors
+      ``sqrt(2 / p^3) cos(w (s - c))`` and ``sqrt(2 / p^3) sin(w (s - c))`` of
+      ``R^(p^3)`` per key frequency;
+    - ``directions="code"`` (their public code, ``get_component_cos_xpy``): the
+      pair directions ``sqrt(2 / p^2) cos(w s)``, ``sqrt(2 / p^2) sin(w s)``,
+      projected out for each class ``c`` separately (a superset of the above).
+
+    The directions of distinct frequencies are orthogonal, so the projection is
+    the sum of the projections on each (frequencies must be distinct and in
+    ``1 .. (p - 1) / 2``).
+
+    Returns:
+        A ``(p*p, p)`` tensor.
+    """
+    logits = ops.convert_to_tensor(logits)
+    _check_table(logits, p)
+    frequencies = _check_frequencies(frequencies, p)
+    cos_s, sin_s, cos_c, sin_c = _key_directions(
+        p, op, frequencies, logits.dtype, directions
+    )
+    if directions == "code":
+        scale = 2.0 / p**2
+        return scale * (
+            ops.matmul(cos_s, ops.matmul(ops.transpose(cos_s), logits))
+            + ops.matmul(sin_s, ops.matmul(ops.transpose(sin_s), logits))
+        )
+    # <L, cos(w(s-c))> = sum_c [cos(wc) (cos_s^T L)_c + sin(wc) (sin_s^T L)_c].
+    along_cos = ops.transpose(ops.matmul(ops.transpose(logits), cos_s))  # (K, p)
+    along_sin = ops.transpose(ops.matmul(ops.transpose(logits), sin_s))  # (K, p)
+    cos_t, sin_t = ops.transpose(cos_c), ops.transpose(sin_c)  # (K, p)
+    coefficient_cos = ops.sum(along_cos * cos_t + along_sin * sin_t, axis=1)
+    coefficient_sin = ops.sum(along_sin * cos_t - along_cos * sin_t, axis=1)
+    scale = 2.0 / p**3
+    # Sum over k of a_k cos(w(s-c)) + b_k sin(w(s-c)), expanded over (s, c).
+    first = cos_s * coefficient_cos + sin_s * coefficient_sin  # (p*p, K)
+    second = sin_s * coefficient_cos - cos_s * coefficient_sin
+    return scale * (ops.matmul(first, cos_t) + ops.matmul(second, sin_t))
+
+
+def _check_table(logits, p: int) -> None:
+    if tuple(logits.shape) != (p * p, p):
+        raise ValueError(
+            "logits must hold one row per pair (a, b), row a * p + b, and one "
+            f"column per class: shape ({p * p}, {p}). Received: "
+            f"shape={tuple(logits.shape)}"
+        )
+
+
+def _check_frequencies(frequencies, p: int) -> np.ndarray:
+    k = np.asarray(frequencies).astype("int64").ravel()
+    if k.size == 0 or k.min() < 1 or 2 * k.max() >= p or len(set(k)) != k.size:
+        raise ValueError(
+            f"frequencies must be distinct integers in [1, {(p - 1) // 2}]. "
+            f"Received: {k.tolist()}"
+        )
+    return k
+
+
+def cross_entropy_of_pairs(logits, labels, pairs=None):
+    """Mean cross-entropy of ``logits`` rows against integer ``labels``.
+
+    ``mean_i [logsumexp(L_i) - L_i[y_i]]`` over the rows ``pairs`` (all rows when
+    None).
+    """
+    logits = ops.convert_to_tensor(logits)
+    labels = ops.cast(ops.convert_to_tensor(labels), "int32")
+    if pairs is not None:
+        index = ops.cast(ops.convert_to_tensor(pairs), "int32")
+        logits, labels = ops.take(logits, index, axis=0), ops.take(labels, index)
+    picked = ops.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
+    return ops.mean(ops.logsumexp(logits, axis=1) - picked)
+
+
+def restricted_loss(
+    logits,
+    labels,
+    p: int,
+    op: str,
+    frequencies,
+    pairs=None,
+    directions: str = "paper",
+    component=None,
+):
+    """The loss of the logits restricted to the key-frequency terms.
+
+    Nanda et al. (arXiv 2301.05217, Section 5.1): keep only the components of the
+    logit table along the key-frequency directions (``key_frequency_component``)
+    plus the constant term over the pairs (each class's mean logit over all
+    pairs, their "bias correction"), and take the cross-entropy:
+    ``L_restricted = P_key(L) + mean_{a,b} L[a, b, :]``. It falls once the
+    Fourier circuit alone carries the answer.
+
+    Args:
+        logits: the ``(p*p, p)`` logit table over all pairs, row ``a * p + b``.
+        labels: ``(p*p,)`` integer labels, ``a op b mod p``.
+        p: the modulus.
+        op: ``"a+b"`` or ``"a-b"``.
+        frequencies: the key frequencies (distinct, in ``1 .. (p - 1) / 2``).
+        pairs: the rows the loss is averaged over (Nanda et al.: the training
+            pairs); None: all. Defaults to `None`.
+        directions: ``"paper"`` or ``"code"`` (see ``key_frequency_component``).
+            Defaults to `"paper"`.
+        component: ``key_frequency_component(logits, p, op, frequencies,
+            directions)`` if already computed (to share it between losses).
+            Defaults to `None`.
+
+    Returns:
+        A scalar tensor, the mean cross-entropy in nats.
+
+    Raises:
+        ValueError: ``op`` is not ``a+b`` or ``a-b``, or bad shapes or
+            frequencies.
+    """
+    logits = ops.convert_to_tensor(logits)
+    if component is None:
+        component = key_frequency_component(logits, p, op, frequencies, directions)
+    constant = ops.mean(logits, axis=0, keepdims=True)
+    return cross_entropy_of_pairs(component + constant, labels, pairs)
+
+
+def excluded_loss(
+    logits,
+    labels,
+    p: int,
+    op: str,
+    frequencies,
+    pairs=None,
+    directions: str = "paper",
+    component=None,
+):
+    """The loss of the logits with the key-frequency terms removed.
+
+    Nanda et al. (arXiv 2301.05217, Section 5.1): subtract the components along
+    the key-frequency directions (``key_frequency_component``) and take the
+    cross-entropy on the training pairs: ``L_excluded = L - P_key(L)``. It rises
+    during "circuit formation", while the training loss stays low, as the
+    Fourier circuit takes over from memorization. A table made only of
+    key-frequency terms has ``log p``, the loss of uniform logits.
+
+    Args:
+        logits: the ``(p*p, p)`` logit table over all pairs, row ``a * p + b``.
+        labels: ``(p*p,)`` integer labels.
+        p: the modulus.
+        op: ``"a+b"`` or ``"a-b"``.
+        frequencies: the key frequencies.
+        pairs: the rows averaged over (the training pairs); None: all.
+            Defaults to `None`.
+        directions: ``"paper"`` or ``"code"``. Defaults to `"paper"`.
+        component: the key-frequency component if already computed.
+            Defaults to `None`.
+
+    Returns:
+        A scalar tensor, the mean cross-entropy in nats.
+
+    Raises:
+        ValueError: ``op`` is not ``a+b`` or ``a-b``, or bad shapes or
+            frequencies.
+    """
+    logits = ops.convert_to_tensor(logits)
+    if component is None:
+        component = key_frequency_component(logits, p, op, frequencies, directions)
+    return cross_entropy_of_pairs(logits - component, labels, pairs)

@@ -1,0 +1,150 @@
+"""Bad values are refused up front: exit 2, one line naming key and value, no folder."""
+
+import math
+from pathlib import Path
+
+import keras
+import pytest
+from click.testing import CliRunner
+
+from keras_grok import cli
+from keras_grok.recipe import RecipeError, load_recipe
+
+ROOT = Path(__file__).parents[1]
+RECIPES = ("modadd", "complexity", "mnist", "weight_decay_sweep")
+BACKEND = keras.backend.backend()
+# A key whose every value of its type is meaningful has no absurd value.
+NO_ABSURD_VALUE = {"collapse", "collapse_test", "stratified", "data_dir"}
+
+
+def absurd_values(key, default):
+    """Values of the default's type that no run can mean."""
+    if isinstance(default, bool):
+        return []
+    if isinstance(default, int):
+        return [-7]
+    if isinstance(default, float):
+        return [-1.0, math.nan, math.inf]
+    if isinstance(default, str):
+        return ["no-such-thing:abc"]
+    if isinstance(default, list):
+        return [[], *([bad] for bad in absurd_values(key, default[0]))]
+    return []
+
+
+def base_config(name):
+    recipe = load_recipe(ROOT / "recipes" / f"{name}.py")
+    config = dict(recipe.defaults)
+    if "dataset" in config:
+        config["dataset"] = "digits"  # offline
+    return recipe, config
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_key_of_every_recipe_refuses_an_absurd_value(name):
+    recipe, config = base_config(name)
+    recipe.check(config)  # the defaults themselves run
+    checked = 0
+    for key, default in recipe.defaults.items():
+        if key in NO_ABSURD_VALUE:
+            continue
+        values = absurd_values(key, default)
+        assert values, f"{name}: no absurd value for {key}={default!r}"
+        for value in values:
+            with pytest.raises(RecipeError) as info:
+                recipe.check({**config, key: value})
+            assert key in str(info.value), (key, value, str(info.value))
+            checked += 1
+    assert checked >= len(recipe.defaults) - len(NO_ABSURD_VALUE)
+
+
+def run(args, out):
+    return CliRunner().invoke(
+        cli.main, ["run", *args, "--backend", BACKEND, "--out", str(out)]
+    )
+
+
+MODADD, COMPLEXITY = "recipes/modadd.py", "recipes/complexity.py"
+MNIST, SWEEP = "recipes/mnist.py", "recipes/weight_decay_sweep.py"
+DIGITS = "dataset=digits"
+BAD_INPUTS = [
+    # (arguments, words the one line must hold)
+    ([MODADD, "learning_rate=-1"], "learning_rate=-1.0"),
+    ([MODADD, "learning_rate=nan"], "learning_rate=nan"),
+    ([MODADD, "learning_rate=0"], "learning_rate=0.0"),
+    ([MODADD, "weight_decay=-1"], "weight_decay=-1.0"),
+    ([MODADD, "beta_2=2"], "beta_2=2.0"),
+    ([MODADD, "beta_2=1"], "beta_2"),
+    ([MODADD, "threshold=0"], "threshold=0.0"),
+    ([MODADD, "threshold=1.5"], "threshold=1.5"),
+    ([MODADD, "schedule=geometric:abc"], "schedule='geometric:abc'"),
+    ([MODADD, "schedule=sometimes"], "schedule='sometimes'"),
+    ([MODADD, "--seed", "-1"], "--seed -1"),
+    ([MODADD, "--seed", "x"], "--seed x"),
+    ([MODADD, "p=1"], "p=1"),
+    ([MODADD, "p=100000"], "p=100000"),
+    ([MODADD, "p=12", "op=a/b"], "p=12"),
+    ([MODADD, "op=a%b"], "a%b"),
+    ([MODADD, "train_fraction=1.5"], "train_fraction"),
+    ([MODADD, "train_fraction=0"], "train_fraction"),
+    ([MODADD, "model=rnn"], "model='rnn'"),
+    ([MODADD, "hidden=0"], "hidden=0"),
+    ([MODADD, "embed_dim=10000000"], "embed_dim=10000000"),
+    ([MODADD, "depth=1000"], "depth=1000"),
+    ([MODADD, "batch_size=0"], "batch_size=0"),
+    ([MODADD, "max_steps=0"], "max_steps=0"),
+    ([MODADD, "patience=-5"], "patience=-5"),
+    ([MODADD, "checkpoint_seconds=-1"], "checkpoint_seconds=-1.0"),
+    ([MODADD, "colour=red"], "colour"),
+    ([MODADD, "p=ninety"], "p=ninety"),
+    ([MODADD, "collapse=maybe"], "collapse=maybe"),
+    ([COMPLEXITY, "epsilons=nan"], "epsilons"),
+    ([COMPLEXITY, "epsilons=-0.1"], "epsilons"),
+    ([COMPLEXITY, "complexity_schedule=every:0"], "complexity_schedule"),
+    ([COMPLEXITY, "complexity_examples=0"], "complexity_examples=0"),
+    ([COMPLEXITY, "spectral_entropy=-1"], "spectral_entropy=-1.0"),
+    ([COMPLEXITY, "weight_noise=inf"], "weight_noise=inf"),
+    ([COMPLEXITY, "unregularized_weight_decay=-2"], "unregularized_weight_decay"),
+    ([COMPLEXITY, "learning_rate=nan"], "learning_rate=nan"),
+    ([MNIST, DIGITS, "train_size=5000"], "train_size=5000"),
+    ([MNIST, DIGITS, "test_size=600"], "test_size=600"),
+    ([MNIST, DIGITS, "information_size=0"], "information_size=0"),
+    ([MNIST, DIGITS, "information=nhsic,abc"], "information='nhsic,abc'"),
+    ([MNIST, DIGITS, "test_threshold=2"], "test_threshold=2.0"),
+    ([MNIST, DIGITS, "init_scale=0"], "init_scale=0.0"),
+    ([MNIST, DIGITS, "optimizer=lbfgs"], "optimizer='lbfgs'"),
+    ([MNIST, DIGITS, "loss=hinge"], "loss='hinge'"),
+    ([MNIST, DIGITS, "--seed", "-1"], "--seed -1"),
+    ([MNIST, "dataset=imagenet"], "dataset='imagenet'"),
+    ([MNIST, "train_size=70000"], "train_size=70000"),
+    ([SWEEP, DIGITS, "seeds=0,0"], "seeds=[0, 0]"),
+    ([SWEEP, DIGITS, "weight_decays=0.1,0.1000001"], "weight_decays=[0.1, 0.1000001]"),
+    ([SWEEP, DIGITS, "weight_decays=-0.1"], "weight_decays"),
+    ([SWEEP, DIGITS, "seeds=-1"], "seeds"),
+    ([SWEEP, DIGITS, "parallel=0"], "parallel=0"),
+]
+
+
+def test_forty_bad_cli_inputs_are_refused_before_anything_is_written(tmp_path):
+    assert len(BAD_INPUTS) >= 40
+    for index, (args, words) in enumerate(BAD_INPUTS):
+        out = tmp_path / f"run{index}"
+        result = run([str(ROOT / args[0]), *args[1:]], out)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2, (args, result.output)
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (args, lines)
+        assert words in lines[0], (args, lines[0])
+        assert "Traceback" not in result.output
+        assert not out.exists(), args
+
+
+def test_a_refused_config_leaves_the_out_folder_free_for_the_corrected_command(
+    tmp_path,
+):
+    out = tmp_path / "run"
+    recipe = str(ROOT / MODADD)
+    assert run([recipe, "learning_rate=-1"], out).exit_code == 2
+    assert not out.exists()
+    result = run([recipe, "p=5", "max_steps=2", "batch_size=8", "collapse=false"], out)
+    assert result.exit_code == 0, result.output
+    assert (out / "summary.json").exists()

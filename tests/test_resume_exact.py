@@ -1,0 +1,98 @@
+"""A run stopped after a checkpoint and resumed writes the uninterrupted run's rows."""
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from keras_grok.callbacks import CollapseMonitor, ScheduledMonitor
+from keras_grok.data.modular import modular_dataset
+from keras_grok.experiment import EpochBatches, train_and_record
+from keras_grok.models import modular_mlp
+from keras_grok.weight_noise import WeightNoise
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAfterEpoch(ScheduledMonitor):
+    """Raises out of fit at the end of one epoch, as a crash would."""
+
+    def __init__(self, epoch):
+        super().__init__("every:1000000")
+        self.kill_epoch = epoch
+
+    def measure(self, step, results):
+        return {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.kill_epoch:
+            raise Killed(epoch)
+        super().on_epoch_end(epoch, logs)
+
+
+def train(out, kill_at=None, noise=False):
+    keras.utils.set_random_seed(3)
+    split = modular_dataset(11, "a+b", 0.5, 3)
+    model = modular_mlp(11, embed_dim=8, hidden=16, depth=2)
+    if noise:  # a seed generator in the model: its state must be restored too
+        model = WeightNoise(model, 0.05, seed=1)
+    model.compile(
+        keras.optimizers.AdamW(3e-3, weight_decay=0.1),
+        "sparse_categorical_crossentropy",
+    )
+    train_data = (split.x_train, split.y_train)
+    monitors = () if noise else (CollapseMonitor(train_data, schedule=None),)
+    if kill_at is not None:
+        monitors += (KillAfterEpoch(kill_at),)
+    return train_and_record(
+        model,
+        train_data,
+        (split.x_test, split.y_test),
+        out,
+        batch_size=16,
+        max_steps=40,
+        schedule="every:4",
+        checkpoint_seconds=0.0,
+        monitors=monitors,
+        verbose=False,
+    )
+
+
+def rows_without_elapsed(path):
+    with path.open() as f:
+        rows = list(csv.reader(f))
+    index = rows[0].index("elapsed")
+    return [row[:index] + row[index + 1 :] for row in rows]
+
+
+@pytest.mark.parametrize("noise", [False, True], ids=["plain", "weight_noise"])
+def test_a_resumed_run_writes_the_uninterrupted_runs_metrics(tmp_path, noise):
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    whole.mkdir()
+    resumed.mkdir()
+    train(whole, noise=noise)
+    with pytest.raises(Killed):
+        train(resumed, kill_at=4, noise=noise)
+    summary = train(resumed, noise=noise)
+    assert summary["resumed_from_step"] == 4 * 4  # 61 examples: 4 steps an epoch
+    expected = rows_without_elapsed(whole / "metrics.csv")
+    assert len(expected) > 10
+    # Bitwise: the same text, every digit of every float.
+    assert rows_without_elapsed(resumed / "metrics.csv") == expected
+
+
+def test_epoch_batches_depend_only_on_the_seed_and_the_step():
+    x, y = np.arange(10)[:, None], np.arange(10)
+    whole = EpochBatches(x, y, 4, seed=5)
+    later = EpochBatches(x, y, 4, seed=5, start_epoch=2)
+    assert whole.steps_per_epoch == 3
+    for i in range(6):
+        np.testing.assert_array_equal(later[i][0], whole[6 + i][0])
+    epoch = np.concatenate([whole[i][1] for i in range(3)])
+    assert sorted(epoch.tolist()) == list(range(10))  # each example once
+    assert epoch.tolist() != list(range(10))  # shuffled
+    other = np.concatenate([whole[i][1] for i in range(3, 6)])
+    assert other.tolist() != epoch.tolist()  # a new order every epoch
