@@ -35,6 +35,7 @@ from keras_grok.callbacks import (
     TrainingCheckpoint,
     resolve_schedule,
 )
+from keras_grok.data.epoch_batches import EpochBatches
 from keras_grok.plots import plot_metrics
 from keras_grok.run_folder import RunFolder, truncate_metrics
 
@@ -172,56 +173,3 @@ def train_and_record(
 def _is_finite_row(row: dict) -> bool:
     # A diverged step's row is all NaN or inf: there is nothing to draw.
     return any(math.isfinite(v) for k, v in row.items() if k not in ("step", "elapsed"))
-
-
-class EpochBatches(keras.utils.PyDataset):
-    """The training batches of every epoch, in an order that depends on the seed only.
-
-    Epoch ``e`` visits the ``N`` examples in the order
-    ``numpy.random.default_rng([seed, e]).permutation(N)``, in batches of
-    ``batch_size`` (the last one smaller when ``N`` is not a multiple). Keras reads
-    it as an endless sequence (``fit(..., steps_per_epoch=...)``): item ``i`` is
-    the batch of global step ``start_epoch * steps_per_epoch + i``, so a run
-    resumed at an epoch boundary sees exactly the batches the uninterrupted run
-    saw, on every backend, whatever the backend prefetches.
-
-    Args:
-        x: ``(N, ...)`` training inputs.
-        y: ``(N, ...)`` training targets.
-        batch_size: examples per batch, >= 1.
-        seed: seed of the permutations.
-        start_epoch: the epoch of item 0 (the resumed epoch). Defaults to `0`.
-
-    Example:
-    ```python
-    model.fit(EpochBatches(x, y, 64, seed=0), epochs=10,
-              steps_per_epoch=math.ceil(len(x) / 64))
-    ```
-    """
-
-    def __init__(self, x, y, batch_size: int, seed: int, start_epoch: int = 0):
-        super().__init__()
-        self.x, self.y = np.asarray(x), np.asarray(y)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.steps_per_epoch = math.ceil(len(self.x) / self.batch_size)
-        self.start_step = int(start_epoch) * self.steps_per_epoch
-        self._epoch, self._order = None, None
-
-    @property
-    def num_batches(self) -> None:
-        return None  # endless: fit's steps_per_epoch cuts it into epochs
-
-    def order(self, epoch: int) -> np.ndarray:
-        """The permutation of the examples in ``epoch``."""
-        if epoch != self._epoch:
-            rng = np.random.default_rng([self.seed, epoch])
-            self._epoch, self._order = epoch, rng.permutation(len(self.x))
-        return self._order
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        epoch, batch = divmod(self.start_step + int(index), self.steps_per_epoch)
-        rows = self.order(epoch)[
-            batch * self.batch_size : (batch + 1) * self.batch_size
-        ]
-        return self.x[rows], self.y[rows]

@@ -45,9 +45,8 @@ from keras_grok.experiment import train_and_record
 from keras_grok.measures import complexity
 from keras_grok.models.modular import build_modular_model
 from keras_grok.plots import Panel, plot_metrics
-from keras_grok.regularizers import add_spectral_entropy
+from keras_grok.regularizers import apply_paper_b_regularization
 from keras_grok.run_folder import RunFolder
-from keras_grok.weight_noise import WeightNoise
 
 CONFIG = {
     "p": 97,  # modulus
@@ -98,13 +97,9 @@ def build(config: dict, regularized: bool, vocab_size: int, num_classes: int):
     )
     if not regularized:
         return model
-    if config["spectral_entropy"] > 0:
-        add_spectral_entropy(model, config["spectral_entropy"])
-    if config["weight_noise"] > 0:
-        noisy = WeightNoise(model, config["weight_noise"], seed=config["seed"])
-        noisy.compile(optimizer=model.optimizer, loss=model.loss)
-        return noisy
-    return model
+    return apply_paper_b_regularization(
+        model, config["spectral_entropy"], config["weight_noise"], config["seed"]
+    )
 
 
 def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from keras_grok.callbacks import CollapseMonitor, ScheduledMonitor
+from keras_grok.data.epoch_batches import EpochBatches
 from keras_grok.data.modular import modular_dataset
-from keras_grok.experiment import EpochBatches, train_and_record
+from keras_grok.experiment import train_and_record
 from keras_grok.models import modular_mlp
 from keras_grok.weight_noise import WeightNoise
 

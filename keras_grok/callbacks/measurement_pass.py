@@ -386,12 +386,14 @@ def _collapse_answers(request, members, sets, chunks, position):
     k = request.num_classes
     stats = None
     for chunk in chunks:
-        part = collapse.CollapseStatistics(*chunk[position : position + 5])
+        part = collapse.CollapseStatistics(
+            *(ops.convert_to_tensor(a) for a in chunk[position : position + 5])
+        )
         stats = (
             part if stats is None else collapse.merge_collapse_statistics(stats, part)
         )
     arrays = [
-        np.asarray(ops.convert_to_numpy(a), np.float64)
+        np.asarray(ops.convert_to_numpy(a), np.float32)
         for a in (
             stats.counts,
             stats.means,

@@ -1,5 +1,6 @@
 """Data sets: synthetic modular arithmetic (always offline), images and text (TFDS)."""
 
+from keras_grok.data.epoch_batches import EpochBatches
 from keras_grok.data.images import IMAGE_DATASETS, ImageSplit, load_images
 from keras_grok.data.modular import OPERATIONS, ModularSplit, modular_dataset
 from keras_grok.data.text import TEXT_DATASETS, TextSplit, load_text
@@ -10,6 +11,7 @@ __all__ = [
     "OPERATIONS",
     "TEXT_DATASETS",
     "DatasetNotPreparedError",
+    "EpochBatches",
     "ImageSplit",
     "ModularSplit",
     "TextSplit",

@@ -59,6 +59,15 @@ class CollapseStatistics:
     max_norms: Any
     scatter: Any = None
 
+    def __post_init__(self) -> None:
+        # Host arrays (NumPy, any float dtype) become float32 backend tensors, so
+        # the measures mix them with tensors on every backend.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                tensor = ops.convert_to_tensor(value.astype(np.float32))
+                object.__setattr__(self, field.name, tensor)
+
     @property
     def num_classes(self) -> int:
         return int(self.counts.shape[0])
@@ -535,7 +544,8 @@ def nc3(stats: CollapseStatistics, classifier_kernel) -> float:
             f"classifier_kernel must have shape (d, K) = ({stats.dim}, "
             f"{stats.num_classes}). Received: {tuple(kernel.shape)}"
         )
-    centred = ops.transpose(stats.means - _global_mean(stats)[None, :])
+    means = ops.cast(stats.means, "float32")
+    centred = ops.transpose(means - ops.cast(_global_mean(stats), "float32")[None, :])
     difference = kernel / ops.norm(kernel) - centred / ops.norm(centred)
     return _float(ops.sum(ops.square(difference)))
 
@@ -560,7 +570,7 @@ def nc4(batches: Iterable, stats: CollapseStatistics) -> float:
     ```
     """
     _checked_counts(stats)
-    means = stats.means
+    means = ops.cast(stats.means, "float32")
     mean_norms = ops.sum(ops.square(means), axis=1)
     agree, total = 0.0, 0
     for features, predictions in batches:
