@@ -29,7 +29,7 @@ import keras
 
 from keras_grok.callbacks import ScheduledMonitor
 from keras_grok.data.modular import modular_dataset
-from keras_grok.experiment import train_and_record
+from keras_grok.experiment import run_settings, train_and_record
 from keras_grok.models.modular import build_modular_model
 from keras_grok.recipe import apply_overrides, load_recipe
 
@@ -61,12 +61,8 @@ def main() -> None:
                 (split.x_train, split.y_train),
                 (split.x_test, split.y_test),
                 out,
-                batch_size=config["batch_size"],
-                max_steps=config["max_steps"],
-                schedule=config["schedule"],
-                threshold=config["threshold"],
-                checkpoint_seconds=config["checkpoint_seconds"],
                 verbose=False,
+                **run_settings(config),
             )
 
     lens_seconds: dict[str, float] = collections.defaultdict(float)

@@ -170,6 +170,34 @@ def train_and_record(
     return summary
 
 
+RUN_SETTINGS = (
+    "batch_size",
+    "max_steps",
+    "schedule",
+    "threshold",
+    "test_threshold",
+    "patience",
+    "checkpoint_seconds",
+)
+
+
+def run_settings(config: dict) -> dict:
+    """The ``train_and_record`` keywords a recipe's config sets, by the same names.
+
+    Takes the keys of ``RUN_SETTINGS`` that ``config`` has; a negative
+    ``patience`` (a recipe's "train on") becomes None.
+
+    Example:
+    ```python
+    train_and_record(model, train, test, out_dir, **run_settings(config))
+    ```
+    """
+    settings = {key: config[key] for key in RUN_SETTINGS if key in config}
+    if settings.get("patience") is not None and settings["patience"] < 0:
+        settings["patience"] = None
+    return settings
+
+
 def _is_finite_row(row: dict) -> bool:
     # A diverged step's row is all NaN or inf: there is nothing to draw.
     return any(math.isfinite(v) for k, v in row.items() if k not in ("step", "elapsed"))

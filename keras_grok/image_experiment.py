@@ -26,7 +26,7 @@ from keras_grok.config_checks import (
 )
 from keras_grok.data.images import IMAGE_DATASETS, load_images
 from keras_grok.data.tfds_source import ensure_prepared
-from keras_grok.experiment import train_and_record
+from keras_grok.experiment import run_settings, train_and_record
 from keras_grok.models import FEATURES_LAYER
 from keras_grok.models.image import (
     IMAGE_LOSSES,
@@ -169,14 +169,9 @@ def run_image_experiment(config: dict, out_dir: Path, verbose: bool = True) -> d
         train,
         test,
         out_dir,
-        batch_size=config["batch_size"],
-        max_steps=config["max_steps"],
-        schedule=config["schedule"],
-        threshold=config["threshold"],
-        test_threshold=config["test_threshold"],
-        checkpoint_seconds=config["checkpoint_seconds"],
         monitors=monitors,
         verbose=verbose,
         title=f"{split.name}, {config['model']} (alpha {config['init_scale']:g}), "
         f"{len(split.x_train)} train, {config['loss']}, wd {config['weight_decay']:g}",
+        **run_settings(config),
     )

@@ -41,7 +41,7 @@ from keras_grok.config_checks import (
     check_schedules,
 )
 from keras_grok.data.modular import modular_dataset
-from keras_grok.experiment import train_and_record
+from keras_grok.experiment import run_settings, train_and_record
 from keras_grok.measures import complexity
 from keras_grok.models.modular import build_modular_model
 from keras_grok.plots import Panel, plot_metrics
@@ -132,14 +132,10 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
             (split.x_train, split.y_train),
             (split.x_test, split.y_test),
             folder,
-            batch_size=config["batch_size"],
-            max_steps=config["max_steps"],
-            schedule=config["schedule"],
-            threshold=config["threshold"],
-            checkpoint_seconds=config["checkpoint_seconds"],
             monitors=(monitor,),
             verbose=verbose,
             title=f"{name}: {config['op']} mod {config['p']}",
+            **run_settings(config),
         )
         summaries[name] = {**summary, **complexity_summary(folder)}
     records = merged_records(out_dir)

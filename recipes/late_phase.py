@@ -63,9 +63,7 @@ from keras_grok.image_experiment import IMAGE_CONFIG
 from keras_grok.models import FEATURES_LAYER
 from keras_grok.models.image import build_image_model
 from keras_grok.models.modular import build_modular_model
-from keras_grok.plots import PlanePanel
-from keras_grok.regularizers import add_spectral_entropy
-from keras_grok.weight_noise import WeightNoise
+from keras_grok.regularizers import apply_paper_b_regularization
 
 CONFIG = {
     "task": "modular",  # "modular" (a op b mod p) or "digits" (paper A's images)
@@ -148,16 +146,6 @@ def validate(config: dict) -> None:
             )
 
 
-class _PlaneInformationMonitor(InformationPlaneMonitor):
-    """``InformationPlaneMonitor`` whose panels end with the nHSIC trajectory."""
-
-    def panels(self) -> tuple:
-        return (
-            *super().panels(),
-            PlanePanel("information plane (test)", "test_nhsic_zx", "test_nhsic_zy"),
-        )
-
-
 def _sparse(spec: str, config: dict, settings: dict):
     """A costly lens's schedule: ``spec``'s steps from ``lens_start`` on."""
     schedule = resolve_schedule(spec, settings["max_steps"])
@@ -169,13 +157,9 @@ def _sparse(spec: str, config: dict, settings: dict):
 def _regularized(model: keras.Model, config: dict) -> keras.Model:
     if config["regularization"] != "ours":
         return model
-    if config["spectral_entropy"] > 0:
-        add_spectral_entropy(model, config["spectral_entropy"])
-    if config["weight_noise"] > 0:
-        noisy = WeightNoise(model, config["weight_noise"], seed=config["seed"])
-        noisy.compile(optimizer=model.optimizer, loss=model.loss)
-        return noisy
-    return model
+    return apply_paper_b_regularization(
+        model, config["spectral_entropy"], config["weight_noise"], config["seed"]
+    )
 
 
 def _modular(config: dict):
@@ -241,7 +225,7 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         CollapseMonitor(
             train, test, FEATURES_LAYER, schedule=None, num_classes=classes
         ),
-        _PlaneInformationMonitor(
+        InformationPlaneMonitor(
             test_data=(test[0][:n], test[1][:n]),
             layer=FEATURES_LAYER,
             estimators="nhsic",

@@ -34,7 +34,7 @@ from keras_grok.callbacks import CollapseMonitor
 from keras_grok.config_checks import check_modular
 from keras_grok.data.modular import modular_dataset
 from keras_grok.distribution import check_devices, set_data_parallel
-from keras_grok.experiment import train_and_record
+from keras_grok.experiment import run_settings, train_and_record
 from keras_grok.models.modular import build_modular_model
 from keras_grok.recipe import RecipeError
 
@@ -98,14 +98,9 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         train,
         test,
         out_dir,
-        batch_size=config["batch_size"],
-        max_steps=config["max_steps"],
-        schedule=config["schedule"],
-        threshold=config["threshold"],
-        patience=config["patience"] if config["patience"] >= 0 else None,
-        checkpoint_seconds=config["checkpoint_seconds"],
         verbose=verbose,
         monitors=monitors,
         title=f"{config['op']} mod {config['p']}, {config['model']}, "
         f"{config['train_fraction']:.0%} train, wd {config['weight_decay']}",
+        **run_settings(config),
     )

@@ -52,6 +52,23 @@ def test_a_diverging_run_stops_with_one_warning_and_a_summary(
     assert (tmp_path / "figure.png").exists()
 
 
+def test_a_diverging_complexity_recipe_records_both_runs_and_draws_its_figure(
+    tmp_path,
+):
+    # At this learning rate the regularized run's loss overflows within a few
+    # steps; the unregularized one's (no weight decay) stays huge but finite.
+    settings = ["p=11", "embed_dim=8", "hidden=16", "batch_size=32", "max_steps=40"]
+    result = invoke("complexity.py", tmp_path, *settings, "learning_rate=1e6")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    summary = json.loads((tmp_path / "regularized" / "summary.json").read_text())
+    assert summary["diverged_at"] is not None and summary["diverged_at"] < 40
+    rows = read_metrics(tmp_path / "regularized" / "metrics.csv")
+    assert not math.isfinite(rows[-1]["train_loss"])
+    assert (tmp_path / "unregularized" / "summary.json").exists()
+    assert (tmp_path / "summary.json").exists()
+    assert (tmp_path / "figure.png").stat().st_size > 0
+
+
 def test_nc2_of_non_finite_means_is_nan():
     means = np.full((3, 5), np.nan)
     assert math.isnan(collapse.nc2_of_means(means))

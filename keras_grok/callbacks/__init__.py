@@ -12,11 +12,11 @@ from keras_grok.callbacks.complexity import ComplexityMonitor
 from keras_grok.callbacks.fourier import FourierMonitor
 from keras_grok.callbacks.grokking import GrokkingMonitor
 from keras_grok.callbacks.information import InformationPlaneMonitor
-from keras_grok.callbacks.measurement_pass import (
+from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
+from keras_grok.callbacks.measurement_requests import (
     CollapseStatisticsOf,
     FeaturesOf,
     LossAndAccuracy,
-    MeasurementCoordinator,
     Outputs,
     PassResults,
 )

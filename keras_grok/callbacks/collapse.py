@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from keras_grok.callbacks.features import find_layer
-from keras_grok.callbacks.measurement_pass import (
+from keras_grok.callbacks.measurement_requests import (
     DEVICE_COLLAPSE_METRICS,
     CollapseStatisticsOf,
     PassResults,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
-from keras_grok.callbacks.measurement_pass import PassResults
+from keras_grok.callbacks.measurement_requests import PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.checks import validate_float_arg, validate_labelled_pair

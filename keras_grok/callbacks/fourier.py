@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from keras_grok.callbacks.features import all_layers, find_layer
-from keras_grok.callbacks.measurement_pass import Outputs, PassResults
+from keras_grok.callbacks.measurement_requests import Outputs, PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.checks import LabelledData, validate_labelled_pair

@@ -6,7 +6,7 @@ import math
 import time
 import warnings
 
-from keras_grok.callbacks.measurement_pass import LossAndAccuracy, PassResults
+from keras_grok.callbacks.measurement_requests import LossAndAccuracy, PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.checks import (

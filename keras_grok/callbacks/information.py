@@ -6,12 +6,12 @@ import keras
 import numpy as np
 
 from keras_grok.callbacks.features import find_layer
-from keras_grok.callbacks.measurement_pass import FeaturesOf, PassResults
+from keras_grok.callbacks.measurement_requests import FeaturesOf, PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.checks import LabelledData, validate_labelled_pair
 from keras_grok.measures import information, lossy_compression
-from keras_grok.plots import Panel
+from keras_grok.plots import Panel, PlanePanel
 
 ESTIMATOR_METRICS = {
     "nhsic": ("nhsic_zx", "nhsic_zy"),
@@ -128,8 +128,13 @@ class InformationPlaneMonitor(ScheduledMonitor):
     def needs(self):
         return [(self._request, data) for data in self.data.values()]
 
-    def panels(self) -> tuple[Panel, ...]:
-        return tuple(
+    def panels(self) -> tuple[Panel | PlanePanel, ...]:
+        """A step panel per data set, then each set's plane of the first estimator.
+
+        The plane is paper A's information plane: ``I(Z;X)`` on x, ``I(Z;Y)`` on
+        y, the run's trajectory coloured by step.
+        """
+        steps = tuple(
             Panel(
                 f"information ({split})",
                 tuple(
@@ -140,6 +145,12 @@ class InformationPlaneMonitor(ScheduledMonitor):
             )
             for split in self.data
         )
+        zx, zy = ESTIMATOR_METRICS[self.estimators[0]][:2]
+        planes = tuple(
+            PlanePanel(f"information plane ({split})", f"{split}_{zx}", f"{split}_{zy}")
+            for split in self.data
+        )
+        return steps + planes
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)

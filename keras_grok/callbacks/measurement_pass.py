@@ -1,116 +1,34 @@
-"""The shared measurement pass: one read of each data set per measured step.
+"""The shared measurement pass: one compiled read of a chunk of rows.
 
-Monitors declare what they need from a data set as requests (``needs()``):
-
-- ``LossAndAccuracy()``: the mean loss and the accuracy of the model's outputs;
-- ``CollapseStatisticsOf(layer, num_classes, norm)``: neural-collapse statistics
-  of a layer's features and the collapse metrics that follow from them;
-- ``FeaturesOf(layer)``: the features themselves, in order (for host-side
-  estimators);
-- ``Outputs()``: the model's outputs themselves, in order (e.g. the logit table
-  of the Fourier progress measures).
-
-At a measured step the ``MeasurementCoordinator`` of the model gathers the
-requests of every monitor due at that step, concatenates the data sets they name
-(each read once, whichever monitors asked), and runs one compiled call per chunk
-of rows: one forward pass in inference mode that reduces the outputs and
-features on the device to what was asked for (sums per data set and per class),
-so only small arrays come back to the host. The call is built once per
-combination of requests and compiled by Keras like any model's
-``predict_on_batch`` (``jax.jit`` on JAX, ``tf.function`` on TensorFlow, eager
-on torch).
+At a measured step the ``MeasurementCoordinator`` concatenates the data sets the
+due monitors name and runs one ``MeasurementPass`` call per chunk of rows: one
+forward pass in inference mode that reduces the outputs and features on the
+device to what was asked for (sums per data set and per class), so only small
+arrays come back to the host. The call is built once per combination of requests
+and compiled by Keras like any model's ``predict_on_batch`` (``jax.jit`` on JAX,
+``tf.function`` on TensorFlow, eager on torch).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_grok.callbacks.features import ForwardReader
-from keras_grok.checks import LabelledData
+from keras_grok.callbacks.measurement_requests import (
+    DEVICE_COLLAPSE_METRICS,
+    CollapseResult,
+    CollapseStatisticsOf,
+    LossAndAccuracy,
+    Outputs,
+    Request,
+)
 from keras_grok.losses import per_example_loss
 from keras_grok.measures import collapse
-
-DEVICE_COLLAPSE_METRICS = (
-    "nc1",
-    "rnc1",
-    "within_class_variance",
-    "between_class_variance",
-    "mean_feature_norm",
-)
-
-
-@dataclass(frozen=True)
-class LossAndAccuracy:
-    """Request: mean loss and accuracy of the model's outputs on a data set.
-
-    Result: ``{"loss": float, "accuracy": float}``; the loss is the mean of the
-    compiled loss's per-example values (``keras_grok.losses.per_example_loss``),
-    NaN when the model has no loss keras-grok can evaluate.
-    """
-
-
-@dataclass(frozen=True)
-class CollapseStatisticsOf:
-    """Request: collapse statistics of ``layer``'s features on a data set.
-
-    Result: a ``CollapseResult``.
-    """
-
-    layer: str
-    num_classes: int
-    norm: str = "mean"
-
-
-@dataclass(frozen=True)
-class FeaturesOf:
-    """Request: the ``(N, d)`` flattened features of ``layer``, in data order.
-
-    Result: a float32 NumPy array.
-    """
-
-    layer: str
-
-
-@dataclass(frozen=True)
-class Outputs:
-    """Request: the ``(N, ...)`` outputs of the model, in data order.
-
-    Result: a float32 NumPy array.
-    """
-
-
-Request = LossAndAccuracy | CollapseStatisticsOf | FeaturesOf | Outputs
-
-
-@dataclass(frozen=True)
-class CollapseResult:
-    """The collapse statistics of one data set and its device-side metrics.
-
-    Attributes:
-        stats: a ``CollapseStatistics`` of NumPy arrays.
-        metrics: ``DEVICE_COLLAPSE_METRICS`` as Python floats (NC2 is taken on
-            the host from ``stats.means``).
-    """
-
-    stats: collapse.CollapseStatistics
-    metrics: dict[str, float]
-
-
-class PassResults:
-    """What one pass measured, looked up by request and data set."""
-
-    def __init__(self, values: dict[tuple[Request, tuple], object]):
-        self._values = values
-
-    def get(self, request: Request, data: LabelledData):
-        """The result of ``request`` on ``data``."""
-        return self._values[(request, data.key)]
 
 
 class MeasurementPass(keras.Model):
@@ -214,144 +132,8 @@ class MeasurementPass(keras.Model):
         return (*arrays, ops.stack(rows))
 
 
-def _compatible(data: LabelledData) -> tuple:
-    return (data.x.shape[1:], data.x.dtype.str, data.y.shape[1:], data.y.dtype.str)
-
-
-class MeasurementCoordinator:
-    """Runs one shared pass per measured step for all monitors of one model.
-
-    Every ``ScheduledMonitor`` attaches itself to its model's coordinator in
-    ``on_train_begin`` (``MeasurementCoordinator.of(model)``). When the first of
-    them reaches a due step, ``measure_due`` runs the pass for every monitor due
-    at that step and lets each record; the others then find themselves measured.
-
-    Args:
-        model: the model being trained.
-    """
-
-    _ATTRIBUTE = "_keras_grok_coordinator"
-
-    def __init__(self, model: keras.Model):
-        self.model = model
-        self.monitors: list = []
-        self.passes_run = 0
-        self._passes: dict[tuple, MeasurementPass] = {}
-        self._rows_cache: dict[tuple, tuple[np.ndarray, ...]] = {}
-        self._fit = None
-
-    @classmethod
-    def of(cls, model: keras.Model) -> MeasurementCoordinator:
-        """The coordinator of ``model`` (made on first use, kept on the model)."""
-        coordinator = model.__dict__.get(cls._ATTRIBUTE)
-        if coordinator is None:
-            coordinator = cls(model)
-            # Not a Keras attribute: bypass layer tracking (and torch's Module).
-            object.__setattr__(model, cls._ATTRIBUTE, coordinator)
-        return coordinator
-
-    def attach(self, monitor, fit) -> None:
-        """Adds ``monitor`` for the ``fit`` identified by ``fit`` (its params)."""
-        if fit is not self._fit:  # a new fit: forget monitors of an earlier one
-            self.monitors, self._fit = [], fit
-            self._rows_cache = {}
-        if monitor not in self.monitors:
-            self.monitors.append(monitor)
-
-    def detach(self, monitor) -> None:
-        if monitor in self.monitors:
-            self.monitors.remove(monitor)
-
-    def measure_due(self, step: int, final: bool = False) -> None:
-        """Measures every attached monitor due at ``step`` with one shared pass."""
-        due = [m for m in self.monitors if m.is_due(step, final)]
-        if not due:
-            return
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:  # JAX keeps the live state outside the variables
-            sync()
-        results = self.run_pass(
-            [(r, d) for m in due for r, d in m.needs()],
-            min(m.batch_size for m in due),
-        )
-        for monitor in due:
-            monitor.record(step, results)
-        history = self.history()
-        for monitor in due:
-            monitor.advance(step, history)
-
-    def history(self) -> list[dict]:
-        """Every attached monitor's records, merged per step, in step order."""
-        merged: dict[int, dict] = {}
-        for monitor in self.monitors:
-            for record in monitor.records:
-                merged.setdefault(record["step"], {}).update(record)
-        return [merged[s] for s in sorted(merged)]
-
-    def run_pass(
-        self, needs: Sequence[tuple[Request, LabelledData]], chunk_size: int
-    ) -> PassResults:
-        """Reads each data set in ``needs`` once and answers every request."""
-        groups: dict[tuple, dict[tuple, LabelledData]] = {}
-        for _, data in needs:
-            groups.setdefault(_compatible(data), {})[data.key] = data
-        values: dict[tuple[Request, tuple], object] = {}
-        for group in groups.values():
-            sets = list(group.values())
-            asked = [(r, d) for r, d in needs if d.key in group]
-            values.update(self._run_group(sets, asked, chunk_size))
-        self.passes_run += 1
-        return PassResults(values)
-
-    def _run_group(self, sets, needs, chunk_size):
-        index = {data.key: i for i, data in enumerate(sets)}
-        members: dict[Request, list[int]] = {}
-        for request, data in needs:
-            members.setdefault(request, [])
-            if index[data.key] not in members[request]:
-                members[request].append(index[data.key])
-        requests = [(r, tuple(sorted(m))) for r, m in members.items()]
-        rows = sum(len(d) for d in sets)
-        chunk = max(1, min(int(chunk_size), rows))
-        key = (tuple(requests), tuple(d.key for d in sets), chunk >= rows)
-        measurement = self._passes.get(key)
-        if measurement is None:
-            measurement = MeasurementPass(
-                self.model, requests, len(sets), chunk >= rows
-            )
-            self._passes[key] = measurement
-        x, y, labels, set_ids = self._rows(sets)
-        chunks = []
-        for start in range(0, rows, chunk):
-            stop = start + chunk
-            chunks.append(
-                measurement.predict_on_batch(
-                    {
-                        "x": x[start:stop],
-                        "y": y[start:stop],
-                        "labels": labels[start:stop],
-                        "sets": set_ids[start:stop],
-                    }
-                )
-            )
-        return _answers(requests, sets, chunks, set_ids, chunk >= rows)
-
-    def _rows(self, sets: list[LabelledData]) -> tuple[np.ndarray, ...]:
-        # The concatenated rows of a group of data sets, made once per group.
-        key = tuple(d.key for d in sets)
-        if key not in self._rows_cache:
-            self._rows_cache[key] = (
-                np.concatenate([d.x for d in sets]),
-                np.concatenate([d.y for d in sets]),
-                np.concatenate([d.labels for d in sets]),
-                np.concatenate(
-                    [np.full(len(d), i, dtype="int32") for i, d in enumerate(sets)]
-                ),
-            )
-        return self._rows_cache[key]
-
-
-def _answers(requests, sets, chunks, set_ids, single_chunk):
+def pass_answers(requests, sets, chunks, set_ids, single_chunk) -> dict:
+    """The results of one pass's chunks, keyed by ``(request, data set key)``."""
     values = {}
     position = 0
     for request, members in requests:

@@ -18,11 +18,8 @@ import math
 
 import keras
 
-from keras_grok.callbacks.measurement_pass import (
-    MeasurementCoordinator,
-    PassResults,
-    Request,
-)
+from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
+from keras_grok.callbacks.measurement_requests import PassResults, Request
 from keras_grok.callbacks.schedule import NEVER, ScheduleSpec, resolve_schedule
 from keras_grok.checks import LabelledData
 from keras_grok.plots import Panel
