@@ -95,6 +95,27 @@ class LabelledData:
         return (_identity(self.x), _identity(self.y))
 
 
+def validate_choice_arg(value, name: str, allowed) -> object:
+    """Returns ``value`` if it is one of ``allowed``.
+
+    Args:
+        value: the argument.
+        name: the argument's (or config key's) name, for the message.
+        allowed: the allowed values.
+
+    Raises:
+        ValueError: naming the allowed values and the received one, e.g.
+            "mode must be one of global, per_matrix. Received: mode='x'".
+    """
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(str, allowed))}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
 def _identity(array: np.ndarray) -> tuple:
     return (
         array.__array_interface__["data"][0],

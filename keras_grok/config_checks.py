@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from keras_grok.callbacks.schedule import resolve_schedule
-from keras_grok.checks import validate_float_arg, validate_int_arg
+from keras_grok.checks import validate_choice_arg, validate_float_arg, validate_int_arg
 from keras_grok.data.modular import modular_dataset
 from keras_grok.models.modular import MODULAR_MODELS
 
@@ -83,12 +83,7 @@ def check_list(config: dict, key: str, check) -> None:
 
 def check_choice(config: dict, key: str, allowed: Iterable[str]) -> None:
     """``config[key]`` is one of ``allowed``."""
-    allowed = tuple(allowed)
-    if config[key] not in allowed:
-        raise ValueError(
-            f"{key} must be one of {', '.join(map(str, allowed))}. "
-            f"Received: {key}={config[key]!r}"
-        )
+    validate_choice_arg(config[key], key, allowed)
 
 
 def check_schedules(config: dict, keys: Iterable[str]) -> None:

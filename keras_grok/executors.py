@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from keras_grok.checks import validate_float_arg, validate_int_arg
+from keras_grok.checks import validate_choice_arg, validate_float_arg, validate_int_arg
 from keras_grok.run_folder import RunFolder
 from keras_grok.sweep import SweepRun, last_error, run_all
 
@@ -192,10 +192,7 @@ def make_executor(
         ValueError: an unknown executor name, or a bad address or resource value
             (the message names the config key).
     """
-    if name not in EXECUTORS:
-        raise ValueError(
-            f"executor must be one of {EXECUTORS}. Received: executor={name!r}"
-        )
+    validate_choice_arg(name, "executor", EXECUTORS)
     parallel = validate_int_arg(parallel, "parallel", minimum=1)
     address = check_ray_address(address, "ray_address")
     cpus_per_run = validate_float_arg(cpus_per_run, "cpus_per_run", allow_minimum=False)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import keras
 from keras import ops
 
-from keras_grok.checks import validate_float_arg
+from keras_grok.checks import validate_choice_arg, validate_float_arg
 
 INITS = ("torch", "keras")
 
@@ -39,8 +39,7 @@ def initializers(
     Returns:
         ``{"kernel_initializer": ..., "bias_initializer": ...}`` for the layer.
     """
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}. Received: init={init!r}")
+    validate_choice_arg(init, "init", INITS)
     bias_seed = None if seed is None else seed + 1
     if init == "torch":
         limit = 1.0 / math.sqrt(fan_in)

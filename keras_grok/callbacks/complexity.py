@@ -11,7 +11,11 @@ import numpy as np
 from keras_grok.callbacks.measurement_requests import PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.checks import validate_float_arg, validate_labelled_pair
+from keras_grok.checks import (
+    validate_choice_arg,
+    validate_float_arg,
+    validate_labelled_pair,
+)
 from keras_grok.measures import coarse_graining, complexity, spectral, weight_codec
 from keras_grok.plots import Panel
 
@@ -98,11 +102,7 @@ class ComplexityMonitor(ScheduledMonitor):
         self.epsilons = epsilons
         self.thresholds = tuple(thresholds)
         self.bin_range = tuple(bin_range)
-        if mode not in complexity.MODES:
-            raise ValueError(
-                f"mode must be one of {', '.join(complexity.MODES)}. "
-                f"Received: mode={mode!r}"
-            )
+        validate_choice_arg(mode, "mode", complexity.MODES)
         self.codec = codec
         self.loss_fn = loss_fn
         self.mode = mode

@@ -13,7 +13,7 @@ from keras_grok.callbacks.features import all_layers, find_layer
 from keras_grok.callbacks.measurement_requests import Outputs, PassResults
 from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.checks import LabelledData, validate_labelled_pair
+from keras_grok.checks import LabelledData, validate_choice_arg, validate_labelled_pair
 from keras_grok.data.modular import OPERATIONS, canonical_operation
 from keras_grok.measures import fourier
 from keras_grok.plots import Panel
@@ -104,11 +104,7 @@ class FourierMonitor(ScheduledMonitor):
         fourier.num_frequencies(p)  # checks p
         self.p = int(p)
         self.op = canonical_operation(op)
-        if directions not in fourier.DIRECTIONS:
-            raise ValueError(
-                f"directions must be one of {fourier.DIRECTIONS}. "
-                f"Received: directions={directions!r}"
-            )
+        validate_choice_arg(directions, "directions", fourier.DIRECTIONS)
         self.directions = directions
         self.embedding = embedding
         frequencies = (self.p - 1) // 2  # an even p's p/2 has no sine

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_grok.checks import validate_choice_arg
+
 Operation = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
@@ -107,10 +109,7 @@ def modular_dataset(
             "train_fraction must be in (0, 1). "
             f"Received: train_fraction={train_fraction!r}"
         )
-    if layout not in LAYOUTS:
-        raise ValueError(
-            f"layout must be one of {LAYOUTS}. Received: layout={layout!r}"
-        )
+    validate_choice_arg(layout, "layout", LAYOUTS)
 
     a, b = (v.ravel() for v in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
     if name == "a/b":

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from keras_grok.checks import validate_choice_arg
 from keras_grok.losses import per_example_loss
 from keras_grok.measures.coarse_graining import Factorization, factorize
 from keras_grok.measures.complexity_search import global_search, per_matrix_search
@@ -252,8 +253,7 @@ def estimate_complexity(
         )
     if not resolution > 1:
         raise ValueError(f"resolution must be > 1. Received: resolution={resolution}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}. Received: {mode!r}")
+    validate_choice_arg(mode, "mode", MODES)
     for t in thresholds:
         if not 0 <= t <= 1:
             raise ValueError(f"thresholds must lie in [0, 1]. Received: {t}")

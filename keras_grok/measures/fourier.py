@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
+from keras_grok.checks import validate_choice_arg
+
 FOURIER_OPERATIONS = ("a+b", "a-b")
 DIRECTIONS = ("paper", "code")
 _ALIASES = {"+": "a+b", "-": "a-b"}
@@ -234,10 +236,7 @@ def _key_directions(p: int, op: str, frequencies, dtype, directions: str):
     directions ``cos(ws)``, ``sin(ws)`` alone (``m = 2 K``), any function of c.
     """
     op = check_fourier_operation(op)
-    if directions not in DIRECTIONS:
-        raise ValueError(
-            f"directions must be one of {DIRECTIONS}. Received: {directions!r}"
-        )
+    validate_choice_arg(directions, "directions", DIRECTIONS)
     k = ops.cast(ops.convert_to_tensor(frequencies), dtype)
     a = np.repeat(np.arange(p), p)
     b = np.tile(np.arange(p), p)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_grok.checks import validate_choice_arg
 from keras_grok.losses import SumSquaredError
 from keras_grok.models.image_cnn import toy_cnn
 from keras_grok.models.image_mlp import toy_mlp
@@ -70,11 +71,7 @@ def build_image_model(
         ("optimizer", OPTIMIZERS),
         ("loss", IMAGE_LOSSES),
     ):
-        if config[key] not in allowed:
-            raise ValueError(
-                f"{key} must be one of {', '.join(allowed)}. "
-                f"Received: {key}={config[key]!r}"
-            )
+        validate_choice_arg(config[key], key, allowed)
     model = IMAGE_MODELS[config["model"]](
         input_shape,
         num_classes,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_grok.checks import validate_choice_arg
 from keras_grok.models.modular_mlp import modular_mlp
 from keras_grok.models.modular_transformer import modular_transformer
 
@@ -50,11 +51,7 @@ def build_modular_model(config: dict, vocab_size: int, num_classes: int) -> kera
     model = build_modular_model(config, vocab_size=97, num_classes=97)
     ```
     """
-    if config["model"] not in MODULAR_MODELS:
-        raise ValueError(
-            f"model must be one of {', '.join(MODULAR_MODELS)}. "
-            f"Received: model={config['model']!r}"
-        )
+    validate_choice_arg(config["model"], "model", MODULAR_MODELS)
     if config["model"] == "mlp":
         model = modular_mlp(
             num_classes,
