@@ -166,25 +166,13 @@ def pass_answers(requests, sets, chunks, set_ids, single_chunk) -> dict:
 
 def _collapse_answers(request, members, sets, chunks, position):
     k = request.num_classes
+    # Host arrays become float32 tensors in CollapseStatistics itself.
     stats = None
     for chunk in chunks:
-        part = collapse.CollapseStatistics(
-            *(ops.convert_to_tensor(a) for a in chunk[position : position + 5])
-        )
+        part = collapse.CollapseStatistics(*chunk[position : position + 5])
         stats = (
             part if stats is None else collapse.merge_collapse_statistics(stats, part)
         )
-    arrays = [
-        np.asarray(ops.convert_to_numpy(a), np.float32)
-        for a in (
-            stats.counts,
-            stats.means,
-            stats.deviations,
-            stats.norm_sums,
-            stats.max_norms,
-        )
-    ]
-    stats = collapse.CollapseStatistics(*arrays)
     if len(chunks) == 1:
         rows = np.asarray(chunks[0][position + 5], np.float64)
     values = {}
