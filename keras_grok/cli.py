@@ -25,6 +25,7 @@ INSTALL_HINTS = {
     "torch": "pip install 'keras-grok[torch]' (on a CPU-only machine: torch==2.13.0)",
 }
 VERSIONED_PACKAGES = ("keras", "numpy", "jax", "tensorflow-cpu", "tensorflow", "torch")
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @click.group()
@@ -53,13 +54,22 @@ def main() -> None:
 )
 @click.option("--seed", default=None, help="Random seed (overrides the config's seed).")
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
-def run(recipe, overrides, backend, sets, out, seed, overwrite) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads of the BLAS/LAPACK and OpenMP pools (OPENBLAS_NUM_THREADS, "
+    "OMP_NUM_THREADS, MKL_NUM_THREADS). Defaults to those variables where set, "
+    "else 1.",
+)
+def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None:
     """Runs RECIPE (a recipe file such as recipes/modadd.py) and records it in --out.
 
     Rerunning the same command after a crash resumes from the last checkpoint.
     """
     from keras_grok.run_folder import RunFolderError  # imports no Keras
 
+    limit_threads(threads)
     try:
         _run(recipe, [*sets, *overrides], backend, out, seed, overwrite)
     except (RecipeError, RunFolderError) as error:
@@ -112,6 +122,23 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
             "training stopped there (try a smaller learning rate)",
             err=True,
         )
+
+
+def limit_threads(threads: int | None) -> None:
+    """Sets the BLAS/LAPACK and OpenMP pools' size before NumPy or a backend loads.
+
+    ``threads`` sets every variable of ``THREAD_VARIABLES``; None sets the unset
+    ones to 1. One thread is the measured default: on a 2-core CPU the complexity
+    recipe's regularized step (a float64 eigendecomposition per weight matrix,
+    JAX) took ~20 ms with one OpenBLAS thread against ~35 ms with the default
+    pool, whose threads contend with XLA's own (see the README's benchmarks).
+    Without effect once NumPy is loaded in this process.
+    """
+    for name in THREAD_VARIABLES:
+        if threads is not None:
+            os.environ[name] = str(threads)
+        else:
+            os.environ.setdefault(name, "1")
 
 
 def _choose_backend(backend: str | None) -> str:

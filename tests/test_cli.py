@@ -113,3 +113,24 @@ def test_bad_seed(tmp_path):
         RECIPE, "--backend", BACKEND, "--seed", "x1", "--out", str(tmp_path)
     )
     assert_refused(result, "--seed x1: expected an integer")
+
+
+def test_threads_default_to_one_where_the_environment_is_silent(monkeypatch):
+    for name in cli.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    cli.limit_threads(None)
+    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert cli.os.environ["MKL_NUM_THREADS"] == "1"
+    assert cli.os.environ["OMP_NUM_THREADS"] == "2"  # the user's setting stays
+    cli.limit_threads(3)
+    assert all(cli.os.environ[name] == "3" for name in cli.THREAD_VARIABLES)
+
+
+def test_bad_thread_counts_are_refused(tmp_path, monkeypatch):
+    for name in cli.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for bad in ("0", "two"):
+        result = invoke(RECIPE, "--backend", BACKEND, "--threads", bad)
+        assert result.exit_code == 2 and "--threads" in result.stderr, result.stderr
+    assert not any(name in cli.os.environ for name in cli.THREAD_VARIABLES)

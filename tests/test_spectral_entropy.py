@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_grok.measures.spectral import (
+    AUTO_DECOMPOSITION,
     effective_rank,
     spectral_entropies,
     spectral_entropy,
@@ -65,15 +66,28 @@ def gradient(fn, x: np.ndarray) -> np.ndarray:
     return tensor.grad.numpy()
 
 
+DECOMPOSITIONS = ("svd", "gram")
+
+
 def assert_matches_reference(
-    w: np.ndarray, view: tuple[int, int], gradient_tolerance: float = 1e-5
+    w: np.ndarray,
+    view: tuple[int, int],
+    decomposition: str,
+    gradient_tolerance: float = 1e-5,
 ) -> None:
     """Value within 1e-5 and gradient within ``gradient_tolerance`` (relative to
-    its largest entry) of the float64 reference."""
+    its largest entry, or to ``1 / ||W||`` where it vanishes) of the float64
+    reference."""
     h, grad = reference(w, view)
-    assert_allclose(spectral_entropy(w), h, rtol=1e-5, atol=1e-6)
-    actual = gradient(lambda x: spectral_entropy(x), w)
-    scale = max(np.abs(grad).max(), 1e-30)
+    value = spectral_entropy(w, decomposition=decomposition)
+    assert_allclose(value, h, rtol=1e-5, atol=1e-6)
+    assert keras.backend.standardize_dtype(value.dtype) == "float32"
+    actual = gradient(lambda x: spectral_entropy(x, decomposition=decomposition), w)
+    assert actual.dtype == np.float32
+    # The gradient's natural scale is 1 / ||W|| (dH/ds ~ 1 / sum(s)); it sets the
+    # absolute tolerance where the gradient vanishes (rank 1: H = 0 at a minimum).
+    norm = float(np.linalg.norm(w))
+    scale = max(np.abs(grad).max(), 1.0 / norm if norm > 0 else 1.0)
     np.testing.assert_allclose(
         actual, grad, rtol=gradient_tolerance, atol=gradient_tolerance * scale
     )
@@ -90,21 +104,46 @@ VIEWS = [
 ]
 
 
+@pytest.mark.parametrize("decomposition", DECOMPOSITIONS)
 @pytest.mark.parametrize("shape, view", VIEWS)
-def test_spectral_entropy_and_its_gradient_match_numpy(shape, view):
+def test_spectral_entropy_and_its_gradient_match_numpy(shape, view, decomposition):
     w = RNG.normal(size=shape).astype("float32")
-    assert_matches_reference(w, view)
+    assert_matches_reference(w, view, decomposition)
     assert_allclose(effective_rank(w), np.exp(entropy_reference(w, view)), rtol=1e-5)
 
 
-def test_an_ill_conditioned_matrix_is_within_float32_svd_accuracy():
+def test_a_256_square_matrix_matches_numpy_with_both_decompositions():
+    # The modadd MLP's hidden kernels: a square Gaussian matrix's condition number
+    # is ~2n, the Gram route's worst ordinary case.
+    w = (RNG.normal(size=(256, 256)) * 0.05).astype("float32")
+    for decomposition in DECOMPOSITIONS:
+        assert_matches_reference(w, (256, 256), decomposition)
+
+
+@pytest.mark.parametrize(
+    "decomposition, gradient_tolerance", [("svd", 1e-3), ("gram", 1e-5)]
+)
+def test_an_ill_conditioned_matrix(decomposition, gradient_tolerance):
     # Singular values from 1 down to 1e-4 (condition number 1e4): the float32
     # SVD's singular vectors carry errors ~ eps * condition number (~1e-3), which
-    # the gradient inherits; the value stays within 1e-5.
+    # the gradient inherits; the float64 Gram route keeps 1e-5 (its errors go as
+    # 1e-16 * cond^2). The value stays within 1e-5 with both.
     u, _ = np.linalg.qr(RNG.normal(size=(40, 24)))
     v, _ = np.linalg.qr(RNG.normal(size=(24, 24)))
     w = ((u * np.logspace(0, -4, 24)) @ v.T).astype("float32")
-    assert_matches_reference(w, (40, 24), gradient_tolerance=1e-3)
+    assert_matches_reference(w, (40, 24), decomposition, gradient_tolerance)
+
+
+def test_auto_uses_the_backends_measured_choice_and_bad_choices_are_refused():
+    w = RNG.normal(size=(9, 6)).astype("float32")
+    chosen = AUTO_DECOMPOSITION[backend()]
+    assert_allclose(
+        spectral_entropy(w), spectral_entropy(w, decomposition=chosen), rtol=1e-7
+    )
+    with pytest.raises(ValueError, match="Received: decomposition='qr'"):
+        spectral_entropy(w, decomposition="qr")
+    with pytest.raises(ValueError, match="Received: decomposition='qr'"):
+        SpectralEntropy(0.1, decomposition="qr")
 
 
 def test_identity_has_entropy_log_n_and_rank_one_has_zero():
@@ -143,11 +182,13 @@ DEGENERATE = {
 }
 
 
+@pytest.mark.parametrize("decomposition", DECOMPOSITIONS)
 @pytest.mark.parametrize("name", sorted(DEGENERATE))
-def test_degenerate_matrices_have_the_reference_value_and_gradient(name):
+def test_degenerate_matrices_have_the_reference_value_and_gradient(name, decomposition):
     w = DEGENERATE[name]
-    assert_matches_reference(w, w.shape)
-    grad = gradient(lambda w: SpectralEntropy(0.1)(w), w)
+    assert_matches_reference(w, w.shape, decomposition)
+    assert_matches_reference(np.ascontiguousarray(w.T), w.shape[::-1], decomposition)
+    grad = gradient(lambda w: SpectralEntropy(0.1, decomposition=decomposition)(w), w)
     assert grad.shape == w.shape
     assert np.all(np.isfinite(grad)), grad
 
@@ -180,12 +221,18 @@ def test_bad_splits_and_vectors_are_refused():
 
 
 def test_config_and_serialization_round_trip():
-    regularizer = SpectralEntropy(0.3, split=-1)
-    assert regularizer.get_config() == {"strength": 0.3, "split": -1}
-    assert all(type(v) in (float, int) for v in regularizer.get_config().values())
+    regularizer = SpectralEntropy(0.3, split=-1, decomposition="gram")
+    config = {"strength": 0.3, "split": -1, "decomposition": "gram"}
+    assert regularizer.get_config() == config
+    assert all(type(v) in (float, int, str) for v in config.values())
     restored = assert_serialization_round_trip(regularizer)
     assert isinstance(restored, SpectralEntropy)
-    assert SpectralEntropy().get_config() == {"strength": 0.1, "split": None}
+    assert restored.decomposition == "gram"
+    assert SpectralEntropy().get_config() == {
+        "strength": 0.1,
+        "split": None,
+        "decomposition": "auto",
+    }
 
 
 def small_model(regularizer=None) -> keras.Model:
