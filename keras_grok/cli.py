@@ -59,8 +59,8 @@ def main() -> None:
     type=click.IntRange(min=1),
     default=None,
     help="Threads of the BLAS/LAPACK and OpenMP pools (OPENBLAS_NUM_THREADS, "
-    "OMP_NUM_THREADS, MKL_NUM_THREADS). Defaults to those variables where set, "
-    "else 1.",
+    "OMP_NUM_THREADS, MKL_NUM_THREADS). Default: those variables as set, and "
+    "one OpenBLAS thread where OPENBLAS_NUM_THREADS is unset.",
 )
 def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None:
     """Runs RECIPE (a recipe file such as recipes/modadd.py) and records it in --out.
@@ -125,20 +125,24 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
 
 
 def limit_threads(threads: int | None) -> None:
-    """Sets the BLAS/LAPACK and OpenMP pools' size before NumPy or a backend loads.
+    """Sizes the BLAS/LAPACK and OpenMP pools before NumPy or a backend loads.
 
-    ``threads`` sets every variable of ``THREAD_VARIABLES``; None sets the unset
-    ones to 1. One thread is the measured default: on a 2-core CPU the complexity
-    recipe's regularized step (a float64 eigendecomposition per weight matrix,
-    JAX) took ~20 ms with one OpenBLAS thread against ~35 ms with the default
-    pool, whose threads contend with XLA's own (see the README's benchmarks).
-    Without effect once NumPy is loaded in this process.
+    ``threads`` sets every variable of ``THREAD_VARIABLES``. None leaves them as
+    the environment sets them, except an unset ``OPENBLAS_NUM_THREADS``, which
+    becomes 1: on a 2-core CPU, OpenBLAS's threads (behind NumPy and JAX's CPU
+    linear algebra) contended with XLA's, and the complexity recipe's
+    regularized step (float64 eigendecompositions) took 33-39 ms with the
+    default pool against 20-25 ms with one thread; paper B's transformer step
+    132.8 against 60.7 ms. torch and TensorFlow do their linear algebra in MKL
+    and Eigen, whose pools this leaves alone (torch's step was 2.5x faster with
+    its two default threads than with one, on a quiet machine). Without effect
+    once NumPy is loaded in this process.
     """
+    if threads is None:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        return
     for name in THREAD_VARIABLES:
-        if threads is not None:
-            os.environ[name] = str(threads)
-        else:
-            os.environ.setdefault(name, "1")
+        os.environ[name] = str(threads)
 
 
 def _choose_backend(backend: str | None) -> str:

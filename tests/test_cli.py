@@ -115,14 +115,17 @@ def test_bad_seed(tmp_path):
     assert_refused(result, "--seed x1: expected an integer")
 
 
-def test_threads_default_to_one_where_the_environment_is_silent(monkeypatch):
+def test_threads_default_to_one_openblas_thread_and_leave_the_rest(monkeypatch):
     for name in cli.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
     cli.limit_threads(None)
     assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "1"
-    assert cli.os.environ["MKL_NUM_THREADS"] == "1"
-    assert cli.os.environ["OMP_NUM_THREADS"] == "2"  # the user's setting stays
+    assert "OMP_NUM_THREADS" not in cli.os.environ  # torch keeps its own pool
+    assert cli.os.environ["MKL_NUM_THREADS"] == "2"  # the user's setting stays
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    cli.limit_threads(None)
+    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "4"
     cli.limit_threads(3)
     assert all(cli.os.environ[name] == "3" for name in cli.THREAD_VARIABLES)
 
