@@ -210,10 +210,8 @@ def spectral_entropy(w, split: int | None = None, decomposition: str = "auto"):
     # ``y - stop_gradient(y)`` with ``y = sum(W * G)`` has gradient ``G``.
     # Differentiating ``ops.svd`` instead costs several times more (JAX's SVD
     # derivative also forms U and V's derivatives) for the same gradient.
-    direction = ops.stop_gradient(ops.cast(direction, matrix.dtype))
-    y = ops.sum(matrix * direction)
-    entropy = ops.stop_gradient(ops.cast(entropy, matrix.dtype))
-    return entropy + (y - ops.stop_gradient(y))
+    y = ops.sum(matrix * ops.stop_gradient(direction))
+    return ops.stop_gradient(entropy) + (y - ops.stop_gradient(y))
 
 
 def _svd_entropy_and_direction(matrix):
