@@ -36,9 +36,9 @@ from bayes_opt import BayesianOptimization
 
 from keras_grok.callbacks import GrokkingMonitor
 from keras_grok.data.modular import modular_dataset
+from keras_grok.experiments.recipe import load_recipe
 from keras_grok.measures import coarse_graining, complexity, weight_codec
 from keras_grok.models.modular import build_modular_model
-from keras_grok.recipe import load_recipe
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "modadd.py"
 

@@ -5,7 +5,7 @@ one process, alternating, each on a freshly built model and run folder. "Atlas" 
 ``recipes/late_phase.py``'s ``run`` with its defaults (collapse, information plane,
 complexity and Fourier lenses, the events table, the figure with every panel),
 trained the full length (``patience=-1``); "grokking only" is
-``keras_grok.experiment.train_and_record`` with no further monitor (its
+``keras_grok.runs.train_and_record.train_and_record`` with no further monitor (its
 GrokkingMonitor, metrics.csv, checkpoints, figure and summary), at the same
 schedule. Prints the median time of each, their ratio (target <= 1.5) and the
 seconds each lens spent measuring in the atlas runs.
@@ -29,9 +29,9 @@ import keras
 
 from keras_grok.callbacks import ScheduledMonitor
 from keras_grok.data.modular import modular_dataset
-from keras_grok.experiment import run_settings, train_and_record
+from keras_grok.experiments.recipe import apply_overrides, load_recipe
 from keras_grok.models.modular import build_modular_model
-from keras_grok.recipe import apply_overrides, load_recipe
+from keras_grok.runs.train_and_record import run_settings, train_and_record
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "late_phase.py"
 

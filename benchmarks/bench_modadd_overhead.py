@@ -26,8 +26,8 @@ from pathlib import Path
 import keras
 
 from keras_grok.data.modular import modular_dataset
+from keras_grok.experiments.recipe import apply_overrides, load_recipe
 from keras_grok.models.modular import build_modular_model
-from keras_grok.recipe import apply_overrides, load_recipe
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "modadd.py"
 

@@ -69,9 +69,9 @@ def main() -> None:
     import keras
 
     from keras_grok.data.modular import modular_dataset
+    from keras_grok.experiments.recipe import load_recipe
     from keras_grok.measures.spectral import AUTO_DECOMPOSITION
     from keras_grok.models.modular import build_modular_model
-    from keras_grok.recipe import load_recipe
     from keras_grok.regularizers import add_spectral_entropy
 
     if keras.backend.backend() == "torch" and args.threads > 0:

@@ -50,8 +50,8 @@ def main() -> None:
     import numpy as np
 
     from keras_grok.data.modular import modular_dataset
+    from keras_grok.experiments.recipe import load_recipe
     from keras_grok.models.modular import build_modular_model
-    from keras_grok.recipe import load_recipe
     from keras_grok.regularizers import apply_paper_b_regularization
 
     if keras.backend.backend() != "jax":

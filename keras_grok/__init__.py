@@ -1,8 +1,8 @@
 """keras-grok: watch grokking, neural collapse and complexity dynamics in Keras 3.
 
 Importing this package does not import Keras, so the command line can choose the
-backend first. Every public module is an attribute of the package, imported (with
-Keras) on first use:
+backend first. Its public subpackages (``__all__``) are attributes of the package,
+imported (with Keras) on first use:
 
 ```python
 import keras_grok
@@ -10,38 +10,46 @@ import keras_grok
 keras_grok.layers.FeatureTap  # imports keras_grok.layers, and Keras, now
 ```
 
-``from keras_grok import callbacks`` works as well. Public modules are those whose
-names do not start with an underscore.
+``from keras_grok import callbacks`` works as well. What lives where:
+
+- ``measures``: pure measures on arrays (collapse, information, spectra, complexity,
+  Fourier);
+- ``callbacks``: monitors that measure while training, and the run's recorders;
+- ``regularizers``, ``layers``, ``models``, ``data``, ``losses``: building blocks;
+- ``runs``: one recorded run and its folder; ``sweeps``: many runs; ``analysis``:
+  what is read off finished runs; ``experiments``: the recipe contract and the
+  papers' experiments built from a config.
 """
 
 import importlib as _importlib
-import pkgutil as _pkgutil
 from types import ModuleType as _ModuleType
 
 __version__ = "0.1.0"
 
-
-def _public_modules() -> tuple[str, ...]:
-    # Read from the package's folder, so a new module is reachable with no list
-    # to update; listing a folder imports nothing.
-    return tuple(
-        sorted(
-            info.name
-            for info in _pkgutil.iter_modules(__path__)
-            if not info.name.startswith("_")
-        )
-    )
+__all__ = [
+    "analysis",
+    "callbacks",
+    "data",
+    "experiments",
+    "layers",
+    "losses",
+    "measures",
+    "models",
+    "regularizers",
+    "runs",
+    "sweeps",
+]
 
 
 def __getattr__(name: str) -> _ModuleType:
     # PEP 562: called only for names the package does not hold yet.
-    if name in _public_modules():
+    if name in __all__:
         return _importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(
-        f"module {__name__!r} has no attribute {name!r}. Its public modules are: "
-        f"{', '.join(_public_modules())}"
+        f"module {__name__!r} has no attribute {name!r}. Its public subpackages "
+        f"are: {', '.join(__all__)}"
     )
 
 
 def __dir__() -> list[str]:
-    return sorted({"__version__", *_public_modules()})
+    return sorted({"__version__", *__all__})

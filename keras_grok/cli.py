@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from keras_grok.recipe import RecipeError, apply_overrides, load_recipe
+from keras_grok.experiments.recipe import RecipeError, apply_overrides, load_recipe
 
 BACKENDS = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 INSTALL_HINTS = {
@@ -67,7 +67,7 @@ def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None
 
     Rerunning the same command after a crash resumes from the last checkpoint.
     """
-    from keras_grok.run_folder import RunFolderError  # imports no Keras
+    from keras_grok.runs.run_folder import RunFolderError  # imports no Keras
 
     limit_threads(threads)
     try:
@@ -94,7 +94,7 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
     # Every value is checked before the run folder is created or touched.
     recipe.check(config)
 
-    from keras_grok.run_folder import RunFolder
+    from keras_grok.runs.run_folder import RunFolder
 
     folder = RunFolder(Path(out) if out else Path("runs") / f"{recipe.name}-{backend}")
     _check_writable(folder.path)

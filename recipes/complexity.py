@@ -30,10 +30,10 @@ from pathlib import Path
 import keras
 
 from keras_grok.callbacks import ComplexityMonitor
-from keras_grok.callbacks.complexity import COMPLEXITY
-from keras_grok.callbacks.grokking import ACCURACY
-from keras_grok.checks import validate_float_arg
-from keras_grok.config_checks import (
+from keras_grok.callbacks.complexity_monitor import COMPLEXITY
+from keras_grok.callbacks.grokking_monitor import ACCURACY
+from keras_grok.data.modular import modular_dataset
+from keras_grok.experiments.config_checks import (
     check_choice,
     check_floats,
     check_ints,
@@ -41,13 +41,13 @@ from keras_grok.config_checks import (
     check_modular,
     check_schedules,
 )
-from keras_grok.data.modular import modular_dataset
-from keras_grok.experiment import run_settings, train_and_record
 from keras_grok.measures import complexity
 from keras_grok.models.modular import build_modular_model
-from keras_grok.plots import Panel, plot_metrics
 from keras_grok.regularizers import apply_paper_b_regularization
-from keras_grok.run_folder import RunFolder
+from keras_grok.runs.figures import Panel, plot_metrics
+from keras_grok.runs.run_folder import RunFolder
+from keras_grok.runs.train_and_record import run_settings, train_and_record
+from keras_grok.utils.argument_validation import validate_float_arg
 
 CONFIG = {
     "p": 97,  # modulus

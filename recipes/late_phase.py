@@ -18,8 +18,9 @@ sparse schedule:
 
 ``figure.png`` stacks every lens's panels on one log-step axis, with the
 information-plane trajectory (coloured by step) below; ``summary.json`` gets an
-``events`` table read off ``metrics.csv`` (``keras_grok.events.late_phase_events``
-gives the definitions) and ``event_order``, the events that happened, by step.
+``events`` table read off ``metrics.csv``
+(``keras_grok.analysis.events.late_phase_events`` gives the definitions) and
+``event_order``, the events that happened, by step.
 
     keras-grok run recipes/late_phase.py --backend jax
     keras-grok run recipes/late_phase.py --set op=a-b train_fraction=0.5
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import keras
 
+from keras_grok.analysis.events import event_order, late_phase_events
 from keras_grok.callbacks import (
     CollapseMonitor,
     ComplexityMonitor,
@@ -48,22 +50,21 @@ from keras_grok.callbacks import (
     Schedule,
     resolve_schedule,
 )
-from keras_grok.config_checks import (
+from keras_grok.data.images import load_images
+from keras_grok.data.modular import canonical_operation, modular_dataset
+from keras_grok.experiments.config_checks import (
     check_choice,
     check_floats,
     check_ints,
     check_modular,
     check_schedules,
 )
-from keras_grok.data.images import load_images
-from keras_grok.data.modular import canonical_operation, modular_dataset
-from keras_grok.events import event_order, late_phase_events
-from keras_grok.experiment import train_and_record
-from keras_grok.image_experiment import IMAGE_CONFIG
+from keras_grok.experiments.image_grokking import IMAGE_CONFIG
 from keras_grok.models import FEATURES_LAYER
 from keras_grok.models.image import build_image_model
 from keras_grok.models.modular import build_modular_model
 from keras_grok.regularizers import apply_paper_b_regularization
+from keras_grok.runs.train_and_record import train_and_record
 
 CONFIG = {
     "task": "modular",  # "modular" (a op b mod p) or "digits" (paper A's images)

@@ -27,7 +27,7 @@ as the accuracy; ``information=nhsic,kde`` adds the information plane of the
 first ``information_size`` test images (``test_nhsic_zx``, ...).
 """
 
-from keras_grok.image_experiment import (
+from keras_grok.experiments.image_grokking import (
     IMAGE_CONFIG,
     prepare_image_data,
     run_image_experiment,

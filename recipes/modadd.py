@@ -31,12 +31,12 @@ from pathlib import Path
 import keras
 
 from keras_grok.callbacks import CollapseMonitor
-from keras_grok.config_checks import check_modular
 from keras_grok.data.modular import modular_dataset
-from keras_grok.distribution import check_devices, set_data_parallel
-from keras_grok.experiment import run_settings, train_and_record
+from keras_grok.experiments.config_checks import check_modular
+from keras_grok.experiments.recipe import RecipeError
 from keras_grok.models.modular import build_modular_model
-from keras_grok.recipe import RecipeError
+from keras_grok.runs.distribution import check_devices, set_data_parallel
+from keras_grok.runs.train_and_record import run_settings, train_and_record
 
 CONFIG = {
     "p": 97,  # modulus

@@ -31,18 +31,17 @@ from pathlib import Path
 
 import keras
 
-from keras_grok.checks import validate_float_arg, validate_int_arg
-from keras_grok.config_checks import check_ints, check_list
-from keras_grok.executors import import_ray, make_executor
-from keras_grok.image_experiment import (
+from keras_grok.analysis.scaling import time_scale_fits
+from keras_grok.experiments.config_checks import check_ints, check_list
+from keras_grok.experiments.image_grokking import (
     IMAGE_CONFIG,
     prepare_image_data,
     validate_image_config,
 )
-from keras_grok.recipe import RecipeError
-from keras_grok.run_folder import RunFolder, write_atomic
-from keras_grok.scaling import time_scale_fits
-from keras_grok.sweep import (
+from keras_grok.experiments.recipe import RecipeError
+from keras_grok.runs.run_folder import RunFolder, write_atomic
+from keras_grok.sweeps.executors import import_ray, make_executor
+from keras_grok.sweeps.sweep import (
     SweepRun,
     check_reusable,
     cli_command,
@@ -54,6 +53,7 @@ from keras_grok.sweep import (
     table_csv,
     table_markdown,
 )
+from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
 
 RUN_RECIPE = Path(__file__).with_name("mnist.py")
 PASSED_ON = [key for key in IMAGE_CONFIG if key not in ("weight_decay", "seed")]

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from keras_grok import cli
-from keras_grok.recipe import RecipeError, load_recipe
+from keras_grok.experiments.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).parents[1]
 RECIPES = ("modadd", "complexity", "mnist", "weight_decay_sweep")

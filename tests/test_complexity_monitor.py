@@ -95,7 +95,7 @@ def test_bad_arguments_are_refused():
 def test_the_complexity_recipe_runs_both_settings_and_writes_one_figure(tmp_path):
     from pathlib import Path
 
-    from keras_grok.recipe import load_recipe
+    from keras_grok.experiments.recipe import load_recipe
 
     recipe = load_recipe(Path(__file__).parents[1] / "recipes" / "complexity.py")
     config = {

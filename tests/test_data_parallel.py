@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from keras_grok.distribution import (
+from keras_grok.runs.distribution import (
     check_devices,
     check_even_batches,
     parse_devices,
@@ -42,7 +42,7 @@ TWO_RUNS = textwrap.dedent(
 
     import keras
 
-    from keras_grok.run_folder import RunFolder
+    from keras_grok.runs.run_folder import RunFolder
 
     spec = importlib.util.spec_from_file_location("modadd", sys.argv[1])
     recipe = importlib.util.module_from_spec(spec)

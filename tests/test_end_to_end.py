@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from keras_grok import cli
 from keras_grok.callbacks.schedule import resolve_schedule
-from keras_grok.run_folder import read_metrics
+from keras_grok.runs.run_folder import read_metrics
 
 ROOT = Path(__file__).parents[1]
 RECIPE = str(ROOT / "recipes" / "modadd.py")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from keras_grok.events import (
+from keras_grok.analysis.events import (
     LATE_PHASE_EVENTS,
     event_order,
     first_step_below,

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from keras_grok.executors import (
+from keras_grok.runs.run_folder import RunFolder
+from keras_grok.sweeps.executors import (
     ProcessExecutor,
     RayExecutor,
     import_ray,
     make_executor,
 )
-from keras_grok.run_folder import RunFolder
-from keras_grok.sweep import (
+from keras_grok.sweeps.sweep import (
     SweepRun,
     cli_command,
     read_groups,
@@ -48,8 +48,8 @@ TINY_RECIPE = textwrap.dedent(
 
     import numpy as np
 
-    from keras_grok.recipe import RecipeError
-    from keras_grok.run_folder import MetricsFile, RunFolder
+    from keras_grok.experiments.recipe import RecipeError
+    from keras_grok.runs.run_folder import MetricsFile, RunFolder
 
     CONFIG = {"weight_decay": 0.01, "steps": 60, "fail": False, "seed": 0}
 

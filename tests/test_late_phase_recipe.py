@@ -8,13 +8,13 @@ from pathlib import Path
 import keras
 import pytest
 
+from keras_grok.analysis.events import LATE_PHASE_EVENTS, event_order, late_phase_events
 from keras_grok.data.modular import modular_dataset
-from keras_grok.events import LATE_PHASE_EVENTS, event_order, late_phase_events
-from keras_grok.experiment import train_and_record
+from keras_grok.experiments.recipe import load_recipe
 from keras_grok.models.modular import build_modular_model
-from keras_grok.plots import Panel, PlanePanel, plot_metrics, pyplot
-from keras_grok.recipe import load_recipe
-from keras_grok.run_folder import RunFolder
+from keras_grok.runs.figures import Panel, PlanePanel, plot_metrics, pyplot
+from keras_grok.runs.run_folder import RunFolder
+from keras_grok.runs.train_and_record import train_and_record
 
 RECIPE = load_recipe(Path(__file__).parents[1] / "recipes" / "late_phase.py")
 

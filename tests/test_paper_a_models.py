@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_grok.callbacks import CollapseMonitor
-from keras_grok.callbacks.features import find_layer
+from keras_grok.callbacks.forward_reader import find_layer
 from keras_grok.layers import ClassToken, RelativeGaussianNoise
 from keras_grok.models import (
     FEATURES_LAYER,

@@ -6,7 +6,7 @@ import pytest
 
 from keras_grok.models.modular import build_modular_model
 from keras_grok.regularizers import apply_paper_b_regularization
-from keras_grok.weight_noise import WeightNoise
+from keras_grok.regularizers.weight_noise import WeightNoise
 
 CONFIG = {
     "model": "mlp",

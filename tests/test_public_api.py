@@ -22,19 +22,17 @@ from tests.testing import assert_serialization_round_trip
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTED_MODULES = (
+    "analysis",
     "callbacks",
     "data",
-    "experiment",
-    "init_scale",
+    "experiments",
     "layers",
     "losses",
     "measures",
     "models",
-    "plots",
     "regularizers",
-    "run_folder",
-    "sweep",
-    "weight_noise",
+    "runs",
+    "sweeps",
 )
 # One instance of every layer keras_grok.layers exports.
 LAYERS = {
@@ -83,6 +81,11 @@ def test_every_public_module_is_an_attribute_of_the_package(name):
     module = getattr(keras_grok, name)
     assert isinstance(module, types.ModuleType)
     assert module.__name__ == f"keras_grok.{name}"
+
+
+def test_the_package_exports_exactly_its_documented_list():
+    assert sorted(keras_grok.__all__) == sorted(DOCUMENTED_MODULES)
+    assert "cli" not in dir(keras_grok)
 
 
 def test_an_unknown_attribute_raises_and_lists_the_public_modules():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_grok.recipe import RecipeError, apply_overrides, load_recipe
+from keras_grok.experiments.recipe import RecipeError, apply_overrides, load_recipe
 
 RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.py"))
 

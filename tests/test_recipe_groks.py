@@ -5,8 +5,8 @@ from pathlib import Path
 import keras
 import pytest
 
-from keras_grok.recipe import load_recipe
-from keras_grok.run_folder import read_metrics
+from keras_grok.experiments.recipe import load_recipe
+from keras_grok.runs.run_folder import read_metrics
 
 ROOT = Path(__file__).parents[1]
 

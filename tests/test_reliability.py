@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from keras_grok import cli
 from keras_grok.measures import collapse
-from keras_grok.run_folder import RunFolder, RunFolderError, read_metrics
+from keras_grok.runs.run_folder import RunFolder, RunFolderError, read_metrics
 
 ROOT = Path(__file__).parents[1]
 BACKEND = keras.backend.backend()

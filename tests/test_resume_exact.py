@@ -9,9 +9,9 @@ import pytest
 from keras_grok.callbacks import CollapseMonitor, ScheduledMonitor
 from keras_grok.data.epoch_batches import EpochBatches
 from keras_grok.data.modular import modular_dataset
-from keras_grok.experiment import train_and_record
 from keras_grok.models import modular_mlp
-from keras_grok.weight_noise import WeightNoise
+from keras_grok.regularizers.weight_noise import WeightNoise
+from keras_grok.runs.train_and_record import train_and_record
 
 
 class Killed(Exception):

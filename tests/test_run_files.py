@@ -9,7 +9,7 @@ import pytest
 
 from keras_grok.callbacks import TrainingCheckpoint
 from keras_grok.models import modular_mlp
-from keras_grok.run_folder import (
+from keras_grok.runs.run_folder import (
     read_metrics,
     truncate_metrics,
     write_json_atomic,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from keras_grok.scaling import fit_power_law, time_scale_fits
+from keras_grok.analysis.scaling import fit_power_law, time_scale_fits
 
 LAMBDAS = np.array([1.0, 0.3, 0.1, 0.03])
 

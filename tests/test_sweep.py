@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from keras_grok import cli
-from keras_grok.sweep import (
+from keras_grok.sweeps.sweep import (
     SweepRun,
     cli_command,
     first_step_at,

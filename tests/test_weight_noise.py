@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_grok.weight_noise import WeightNoise
+from keras_grok.regularizers.weight_noise import WeightNoise
 from tests.testing import to_numpy
 
 D_IN, D_OUT = 32, 16

@@ -6,12 +6,11 @@ step; the others record a run (``MetricsRecorder``, ``TrainingCheckpoint``) and
 show its progress (``StepProgress``).
 """
 
-from keras_grok.callbacks.checkpoint import TrainingCheckpoint
-from keras_grok.callbacks.collapse import CollapseMonitor
-from keras_grok.callbacks.complexity import ComplexityMonitor
-from keras_grok.callbacks.fourier import FourierMonitor
-from keras_grok.callbacks.grokking import GrokkingMonitor
-from keras_grok.callbacks.information import InformationPlaneMonitor
+from keras_grok.callbacks.collapse_monitor import CollapseMonitor
+from keras_grok.callbacks.complexity_monitor import ComplexityMonitor
+from keras_grok.callbacks.fourier_monitor import FourierMonitor
+from keras_grok.callbacks.grokking_monitor import GrokkingMonitor
+from keras_grok.callbacks.information_plane_monitor import InformationPlaneMonitor
 from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
 from keras_grok.callbacks.measurement_requests import (
     CollapseStatisticsOf,
@@ -21,8 +20,6 @@ from keras_grok.callbacks.measurement_requests import (
     PassResults,
 )
 from keras_grok.callbacks.metrics_recorder import MetricsRecorder
-from keras_grok.callbacks.monitor import ScheduledMonitor
-from keras_grok.callbacks.progress import StepProgress
 from keras_grok.callbacks.schedule import (
     AdaptiveSchedule,
     Schedule,
@@ -31,6 +28,9 @@ from keras_grok.callbacks.schedule import (
     omnigrok_schedule,
     resolve_schedule,
 )
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
+from keras_grok.callbacks.step_progress import StepProgress
+from keras_grok.callbacks.training_checkpoint import TrainingCheckpoint
 
 __all__ = [
     "AdaptiveSchedule",

@@ -7,8 +7,8 @@ import time
 
 import keras
 
-from keras_grok.callbacks.monitor import ScheduledMonitor
-from keras_grok.run_folder import MetricsFile
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
+from keras_grok.runs.run_folder import MetricsFile
 
 
 def merged_records_after(
@@ -30,7 +30,7 @@ class MetricsRecorder(keras.callbacks.Callback):
     Columns are ``step``, ``elapsed`` (seconds of training, summed over resumed
     sessions) and every monitor's ``metric_names``; a monitor that did not measure
     at a step leaves NaN there. Rows are written before the next batch and at
-    epoch ends, each in one flushed write (see ``keras_grok.run_folder``). Place
+    epoch ends, each in one flushed write (see ``keras_grok.runs.run_folder``). Place
     this callback after the monitors.
 
     Args:

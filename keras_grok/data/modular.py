@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_grok.checks import validate_choice_arg
+from keras_grok.utils.argument_validation import validate_choice_arg
 
 Operation = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 

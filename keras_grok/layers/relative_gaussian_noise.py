@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_grok.checks import validate_float_arg
+from keras_grok.utils.argument_validation import validate_float_arg
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")

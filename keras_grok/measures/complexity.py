@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_grok.checks import validate_choice_arg
 from keras_grok.losses import per_example_loss
 from keras_grok.measures.coarse_graining import Factorization, factorize
 from keras_grok.measures.complexity_search import global_search, per_matrix_search
 from keras_grok.measures.weight_codec import compressor, naive_size
+from keras_grok.utils.argument_validation import validate_choice_arg
 
 MODES = ("global", "per_matrix")
 """Search modes of ``estimate_complexity``: paper B's one (t, b), or one per weight."""

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
-from keras_grok.checks import validate_choice_arg
+from keras_grok.utils.argument_validation import validate_choice_arg
 
 FOURIER_OPERATIONS = ("a+b", "a-b")
 DIRECTIONS = ("paper", "code")

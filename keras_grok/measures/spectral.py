@@ -17,8 +17,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_grok.checks import validate_choice_arg
 from keras_grok.measures.float64 import float64_scope
+from keras_grok.utils.argument_validation import validate_choice_arg
 
 # --------------------------------------------------------------------------------------
 # Matrix views

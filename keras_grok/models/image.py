@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.checks import validate_choice_arg
 from keras_grok.losses import SumSquaredError
 from keras_grok.models.image_cnn import toy_cnn
 from keras_grok.models.image_mlp import toy_mlp
 from keras_grok.models.image_transformer import patch_transformer
 from keras_grok.models.resnet import resnet18
+from keras_grok.utils.argument_validation import validate_choice_arg
 
 IMAGE_MODELS = {
     "mlp": toy_mlp,

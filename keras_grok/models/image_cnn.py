@@ -1,7 +1,7 @@
 """Paper A's toy CNN: two convolutions, a max-pool and two dense layers.
 
 Sakamoto & Sato (arXiv 2509.20829), following Omnigrok (Liu et al., 2023), scale
-the initial parameters by alpha (see ``keras_grok.init_scale``); in this CNN only
+the initial parameters by alpha (see ``keras_grok.models.init_scale``); in this CNN only
 the dense layers. Images follow ``keras.config.image_data_format()``, as
 ``keras_grok.data.load_images`` returns them.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.init_scale import initializers, scale_weights
+from keras_grok.models.init_scale import initializers, scale_weights
 from keras_grok.models.model_utils import image_channels, layer_seed
 
 
@@ -35,7 +35,7 @@ def toy_cnn(
         dense: width of the feature layer. Defaults to `128`.
         init_scale: alpha, multiplying the dense layers' parameters.
             Defaults to `1.0`.
-        init: ``"torch"`` or ``"keras"`` (see ``keras_grok.init_scale``).
+        init: ``"torch"`` or ``"keras"`` (see ``keras_grok.models.init_scale``).
             Defaults to `"torch"`.
         seed: seed of the initializers, or None. Defaults to `None`.
 

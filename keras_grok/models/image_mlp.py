@@ -2,7 +2,7 @@
 
 Sakamoto & Sato (arXiv 2509.20829), following Omnigrok (Liu et al., 2023), induce
 grokking on image sets by multiplying the initial parameters by alpha (see
-``keras_grok.init_scale``). The builder returns an uncompiled functional model
+``keras_grok.models.init_scale``). The builder returns an uncompiled functional model
 whose penultimate representation is the layer ``"features"`` and whose outputs are
 the ``"logits"`` layer's.
 """
@@ -13,7 +13,7 @@ import math
 
 import keras
 
-from keras_grok.init_scale import initializers, scale_weights
+from keras_grok.models.init_scale import initializers, scale_weights
 from keras_grok.models.model_utils import layer_seed
 
 
@@ -39,7 +39,7 @@ def toy_mlp(
         depth: number of hidden layers. Defaults to `2`.
         init_scale: alpha, multiplying every parameter. Defaults to `1.0`.
         init: ``"torch"`` (the papers' PyTorch default) or ``"keras"`` (see
-            ``keras_grok.init_scale``). Defaults to `"torch"`.
+            ``keras_grok.models.init_scale``). Defaults to `"torch"`.
         seed: seed of the initializers, or None for Keras' global seed.
             Defaults to `None`.
 

@@ -1,7 +1,7 @@
 """Paper A's patch transformer: a one-block ViT-style encoder over image patches.
 
 Sakamoto & Sato (arXiv 2509.20829) train it on images with the initial read-out
-scaled by alpha (Omnigrok, Liu et al., 2023; see ``keras_grok.init_scale``).
+scaled by alpha (Omnigrok, Liu et al., 2023; see ``keras_grok.models.init_scale``).
 Images follow ``keras.config.image_data_format()``, as
 ``keras_grok.data.load_images`` returns them.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.init_scale import initializers, scale_weights
 from keras_grok.layers import ClassToken, PositionEmbedding
+from keras_grok.models.init_scale import initializers, scale_weights
 from keras_grok.models.model_utils import image_channels, layer_seed
 
 

@@ -8,7 +8,7 @@ import keras
 def layer_seed(seed: int | None, index: int) -> int | None:
     """The initializer seed of a builder's ``index``-th layer, or None.
 
-    Each layer takes two seeds (kernel, bias; see ``keras_grok.init_scale``), so
+    Each layer takes two seeds (kernel, bias; see ``keras_grok.models.init_scale``), so
     layer ``index`` starts at ``seed + 2 * index`` and no two layers share one.
 
     Args:

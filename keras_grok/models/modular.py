@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.checks import validate_choice_arg
 from keras_grok.models.modular_mlp import modular_mlp
 from keras_grok.models.modular_transformer import modular_transformer
+from keras_grok.utils.argument_validation import validate_choice_arg
 
 MODULAR_MODELS = ("mlp", "transformer")
 

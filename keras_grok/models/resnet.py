@@ -1,7 +1,7 @@
 """ResNet-18 in the CIFAR style (He et al., 2016), as paper A trains it on images.
 
 Sakamoto & Sato (arXiv 2509.20829) scale its initial read-out by alpha (Omnigrok,
-Liu et al., 2023; see ``keras_grok.init_scale``). Images follow
+Liu et al., 2023; see ``keras_grok.models.init_scale``). Images follow
 ``keras.config.image_data_format()``, as ``keras_grok.data.load_images`` returns
 them.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.init_scale import initializers, scale_weights
+from keras_grok.models.init_scale import initializers, scale_weights
 from keras_grok.models.model_utils import image_channels, layer_seed
 
 

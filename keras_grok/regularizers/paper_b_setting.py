@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.checks import validate_float_arg
 from keras_grok.regularizers.spectral_entropy import add_spectral_entropy
-from keras_grok.weight_noise import WeightNoise
+from keras_grok.regularizers.weight_noise import WeightNoise
+from keras_grok.utils.argument_validation import validate_float_arg
 
 
 def apply_paper_b_regularization(

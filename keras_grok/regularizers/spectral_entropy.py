@@ -5,12 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_grok.checks import validate_choice_arg, validate_float_arg
 from keras_grok.measures.spectral import (
     DECOMPOSITIONS,
     spectral_entropy,
     weight_matrices,
 )
+from keras_grok.utils.argument_validation import validate_choice_arg, validate_float_arg
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")

@@ -9,8 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_grok.callbacks.monitor import current_step
-from keras_grok.run_folder import (
+from keras_grok.callbacks.scheduled_monitor import current_step
+from keras_grok.runs.run_folder import (
     CheckpointState,
     RunFolderError,
     read_checkpoint,

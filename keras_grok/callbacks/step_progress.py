@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_grok.callbacks.metrics_recorder import merged_records_after
-from keras_grok.callbacks.monitor import ScheduledMonitor
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 
 
 class StepProgress(keras.callbacks.Callback):

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from keras_grok.events import late_phase_events
+from keras_grok.analysis.events import late_phase_events
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,12 @@ def time_scale_fits(
     """Paper A's time-scale law over a weight-decay sweep: slopes of event steps.
 
     For each run (its ``metrics.csv`` rows) the steps of ``generalized`` and
-    ``collapse`` are read with ``keras_grok.events.late_phase_events``; each
+    ``collapse`` are read with ``keras_grok.analysis.events.late_phase_events``; each
     event's steps over all runs with ``lambda > 0`` that reached it are fitted
     against lambda with ``fit_power_law`` (paper A's prediction: slope near -1).
 
     Args:
-        groups: ``{lambda: [rows of each seed's run]}`` (``keras_grok.sweep``'s
+        groups: ``{lambda: [rows of each seed's run]}`` (``keras_grok.sweeps.sweep``'s
             ``read_groups``).
         threshold: train accuracy that counts as memorized.
         test_threshold: test accuracy that counts as generalized.

@@ -9,15 +9,15 @@ import keras
 import numpy as np
 
 from keras_grok.callbacks.measurement_requests import PassResults
-from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.checks import (
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
+from keras_grok.measures import coarse_graining, complexity, spectral, weight_codec
+from keras_grok.runs.figures import Panel
+from keras_grok.utils.argument_validation import (
     validate_choice_arg,
     validate_float_arg,
     validate_labelled_pair,
 )
-from keras_grok.measures import coarse_graining, complexity, spectral, weight_codec
-from keras_grok.plots import Panel
 
 COMPLEXITY = Panel("complexity (bits)", ("complexity_bits",), log_y=True)
 

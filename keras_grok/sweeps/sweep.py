@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_grok.events import first_step_at
-from keras_grok.plots import pyplot, save_figure
-from keras_grok.run_folder import RunFolder
+from keras_grok.analysis.events import first_step_at
+from keras_grok.runs.figures import pyplot, save_figure
+from keras_grok.runs.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def run_all(
             Defaults to `print`.
         poll_seconds: time between checks on running processes. Defaults to `0.2`.
         executor: runs the unfinished runs instead of local processes, through
-            ``executor.run(runs, log)`` (a ``keras_grok.executors`` executor,
+            ``executor.run(runs, log)`` (a ``keras_grok.sweeps.executors`` executor,
             e.g. ``RayExecutor``); None runs them here. Defaults to `None`.
 
     Returns:

@@ -62,7 +62,8 @@ class ForwardReader(keras.layers.Layer):
         if not found:
             return
         # A wrapper that computes in inference mode with the model it wraps
-        # (keras_grok.weight_noise.WeightNoise) reads from that model's graph.
+        # (keras_grok.regularizers.weight_noise.WeightNoise) reads from that
+        # model's graph.
         graph = getattr(model, "model", model) if not _has_graph(model) else model
         try:
             inputs = graph.inputs

@@ -7,17 +7,17 @@ import warnings
 
 import numpy as np
 
-from keras_grok.callbacks.features import find_layer
+from keras_grok.callbacks.forward_reader import find_layer
 from keras_grok.callbacks.measurement_requests import (
     DEVICE_COLLAPSE_METRICS,
     CollapseStatisticsOf,
     PassResults,
 )
-from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.checks import LabelledData, validate_labelled_pair
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.measures import collapse
-from keras_grok.plots import Panel
+from keras_grok.runs.figures import Panel
+from keras_grok.utils.argument_validation import LabelledData, validate_labelled_pair
 
 COLLAPSE_METRICS = (*DEVICE_COLLAPSE_METRICS, "nc2")
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import keras
 
 from keras_grok.callbacks import CollapseMonitor, InformationPlaneMonitor
-from keras_grok.callbacks.information import ESTIMATOR_METRICS
-from keras_grok.config_checks import (
+from keras_grok.callbacks.information_plane_monitor import ESTIMATOR_METRICS
+from keras_grok.data.images import IMAGE_DATASETS, load_images
+from keras_grok.data.tfds_source import ensure_prepared
+from keras_grok.experiments.config_checks import (
     MAX_WIDTH,
     check_choice,
     check_floats,
@@ -24,9 +26,6 @@ from keras_grok.config_checks import (
     check_schedules,
     check_training,
 )
-from keras_grok.data.images import IMAGE_DATASETS, load_images
-from keras_grok.data.tfds_source import ensure_prepared
-from keras_grok.experiment import run_settings, train_and_record
 from keras_grok.models import FEATURES_LAYER
 from keras_grok.models.image import (
     IMAGE_LOSSES,
@@ -34,6 +33,7 @@ from keras_grok.models.image import (
     OPTIMIZERS,
     build_image_model,
 )
+from keras_grok.runs.train_and_record import run_settings, train_and_record
 
 SPLIT_SIZES = (
     {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "digits": 1300},

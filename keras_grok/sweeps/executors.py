@@ -1,6 +1,6 @@
 """Executors: where a sweep's runs run (local processes, or tasks on a Ray cluster).
 
-An executor takes the sweep's unfinished runs (``keras_grok.sweep.SweepRun``) and
+An executor takes the sweep's unfinished runs (``keras_grok.sweeps.sweep.SweepRun``) and
 runs each one's ``keras-grok run`` command line to completion; it returns the
 exit code of every run it started, by folder, and logs one line per started,
 ended or failed run (a failed run's line holds its own last error line). Each
@@ -27,9 +27,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from keras_grok.checks import validate_choice_arg, validate_float_arg, validate_int_arg
-from keras_grok.run_folder import RunFolder
-from keras_grok.sweep import SweepRun, last_error, run_all
+from keras_grok.runs.run_folder import RunFolder
+from keras_grok.sweeps.sweep import SweepRun, last_error, run_all
+from keras_grok.utils.argument_validation import (
+    validate_choice_arg,
+    validate_float_arg,
+    validate_int_arg,
+)
 
 EXECUTORS = ("process", "ray")
 RAY_INSTALL_HINT = "pip install 'keras-grok[ray]'"

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import keras
 from keras import ops
 
-from keras_grok.checks import validate_choice_arg, validate_float_arg
+from keras_grok.utils.argument_validation import validate_choice_arg, validate_float_arg
 
 INITS = ("torch", "keras")
 

@@ -36,8 +36,8 @@ from keras_grok.callbacks import (
     resolve_schedule,
 )
 from keras_grok.data.epoch_batches import EpochBatches
-from keras_grok.plots import plot_metrics
-from keras_grok.run_folder import RunFolder, truncate_metrics
+from keras_grok.runs.figures import plot_metrics
+from keras_grok.runs.run_folder import RunFolder, truncate_metrics
 
 
 def train_and_record(
@@ -63,7 +63,7 @@ def train_and_record(
 
     Writes ``metrics.csv`` (row by row), the checkpoint (every
     ``checkpoint_seconds``), then the figure and, last, ``summary.json`` into
-    ``out_dir`` (see ``keras_grok.run_folder``). Steps are rounded up to whole
+    ``out_dir`` (see ``keras_grok.runs.run_folder``). Steps are rounded up to whole
     epochs. A ``GrokkingMonitor`` is always attached; ``monitors`` adds more. All
     of them share one measurement pass per measured step; a monitor built with
     ``schedule=None`` measures at the run's ``schedule``. The figure holds every
@@ -94,7 +94,7 @@ def train_and_record(
         summarize: ``summarize(rows) -> dict``, called with the run's
             ``metrics.csv`` rows once training ends; what it returns is added to
             the summary before ``summary.json`` is written (e.g. the events of
-            ``keras_grok.events.late_phase_events``). Defaults to `None`.
+            ``keras_grok.analysis.events.late_phase_events``). Defaults to `None`.
 
     Returns:
         The summary that was written to ``summary.json``.

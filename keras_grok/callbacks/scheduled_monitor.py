@@ -21,8 +21,8 @@ import keras
 from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
 from keras_grok.callbacks.measurement_requests import PassResults, Request
 from keras_grok.callbacks.schedule import NEVER, ScheduleSpec, resolve_schedule
-from keras_grok.checks import LabelledData
-from keras_grok.plots import Panel
+from keras_grok.runs.figures import Panel
+from keras_grok.utils.argument_validation import LabelledData
 
 _UNKNOWN_LENGTH_STEPS = 2**31 - 1
 
@@ -60,7 +60,7 @@ class ScheduledMonitor(keras.callbacks.Callback):
             ``"geometric:RATIO"``, ``"every:N"``, ``"omnigrok"``, a ``Schedule`` or
             ``AdaptiveSchedule``, a list of steps, or a callable
             ``total_steps -> Schedule``; None: the run's schedule under
-            ``keras_grok.experiment.train_and_record``, else ``"geometric"``.
+            ``keras_grok.runs.train_and_record.train_and_record``, else ``"geometric"``.
             Defaults to `"geometric"`.
         batch_size: rows per compiled call of the shared pass (the smallest of
             the monitors measuring at a step is used). Defaults to `16384`.

@@ -9,14 +9,18 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from keras_grok.callbacks.features import all_layers, find_layer
+from keras_grok.callbacks.forward_reader import all_layers, find_layer
 from keras_grok.callbacks.measurement_requests import Outputs, PassResults
-from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.checks import LabelledData, validate_choice_arg, validate_labelled_pair
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.data.modular import OPERATIONS, canonical_operation
 from keras_grok.measures import fourier
-from keras_grok.plots import Panel
+from keras_grok.runs.figures import Panel
+from keras_grok.utils.argument_validation import (
+    LabelledData,
+    validate_choice_arg,
+    validate_labelled_pair,
+)
 
 SPECTRUM_METRICS = ("fourier_sparsity", "fourier_gini", "fourier_top_frequency")
 LOSS_METRICS = ("restricted_loss", "excluded_loss")

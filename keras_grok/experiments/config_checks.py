@@ -12,9 +12,13 @@ from collections.abc import Iterable
 import numpy as np
 
 from keras_grok.callbacks.schedule import resolve_schedule
-from keras_grok.checks import validate_choice_arg, validate_float_arg, validate_int_arg
 from keras_grok.data.modular import modular_dataset
 from keras_grok.models.modular import MODULAR_MODELS
+from keras_grok.utils.argument_validation import (
+    validate_choice_arg,
+    validate_float_arg,
+    validate_int_arg,
+)
 
 MAX_MODULUS = 3000
 """Largest modulus ``p``: the task holds ``p**2`` pairs (9 million at 3,000)."""

@@ -9,7 +9,7 @@ The recipe contract. A recipe file defines:
 - ``prepare(config)`` (optional): raises ``ValueError`` if something the run needs
   outside the config is missing (a data set that is not prepared, say).
 - ``run(config, out_dir, verbose=True) -> dict``: trains and records the run in
-  ``out_dir`` (see ``keras_grok.run_folder``) and returns its summary, which holds
+  ``out_dir`` (see ``keras_grok.runs.run_folder``) and returns its summary, which holds
   at least ``memorized_at``, ``generalized_at``, ``final_test_accuracy`` and
   ``wall_time_s`` (the command line prints them) and ``diverged_at`` when the loss
   became non-finite.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_grok.callbacks.features import find_layer
+from keras_grok.callbacks.forward_reader import find_layer
 from keras_grok.callbacks.measurement_requests import FeaturesOf, PassResults
-from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.checks import LabelledData, validate_labelled_pair
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.measures import information, lossy_compression
-from keras_grok.plots import Panel, PlanePanel
+from keras_grok.runs.figures import Panel, PlanePanel
+from keras_grok.utils.argument_validation import LabelledData, validate_labelled_pair
 
 ESTIMATOR_METRICS = {
     "nhsic": ("nhsic_zx", "nhsic_zy"),

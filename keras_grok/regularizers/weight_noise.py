@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.checks import validate_float_arg
+from keras_grok.utils.argument_validation import validate_float_arg
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -43,7 +43,7 @@ class WeightNoise(keras.Model):
     Example:
     ```python
     model = keras_grok.models.modular_mlp(97)
-    noisy = keras_grok.weight_noise.WeightNoise(model, stddev=1e-2)
+    noisy = keras_grok.regularizers.weight_noise.WeightNoise(model, stddev=1e-2)
     noisy.compile(keras.optimizers.AdamW(1e-3, weight_decay=1.0), loss=...)
     noisy.fit(x, y, epochs=100)
     model.predict(x)  # the clean weights

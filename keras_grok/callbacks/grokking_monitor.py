@@ -6,17 +6,17 @@ import math
 import time
 import warnings
 
+from keras_grok.analysis.events import first_step_at
 from keras_grok.callbacks.measurement_requests import LossAndAccuracy, PassResults
-from keras_grok.callbacks.monitor import ScheduledMonitor
 from keras_grok.callbacks.schedule import ScheduleSpec
-from keras_grok.checks import (
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
+from keras_grok.losses import per_example_loss
+from keras_grok.runs.figures import Panel
+from keras_grok.utils.argument_validation import (
     validate_float_arg,
     validate_int_arg,
     validate_labelled_pair,
 )
-from keras_grok.events import first_step_at
-from keras_grok.losses import per_example_loss
-from keras_grok.plots import Panel
 
 ACCURACY = Panel("accuracy", ("train_accuracy", "test_accuracy"), limits=(-0.02, 1.02))
 LOSS = Panel("loss", ("train_loss", "test_loss"), log_y=True)

@@ -7,7 +7,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from keras_grok.run_folder import write_atomic
+from keras_grok.runs.run_folder import write_atomic
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Helpers the package shares: argument validation (``argument_validation``)."""
