@@ -11,6 +11,12 @@ time of each and their ratio (target <= 1.10).
     KERAS_BACKEND=jax python benchmarks/bench_modadd_overhead.py --steps 4500
     KERAS_BACKEND=jax python benchmarks/bench_modadd_overhead.py --set collapse=false
 
+The cheap-watching default of the atlas (accuracy in line, checkpoint history,
+no refinement), its training alone against the plain fit's:
+
+    KERAS_BACKEND=jax python benchmarks/bench_modadd_overhead.py \
+        --set collapse=false refine=false --training-only
+
 ``--set KEY=VALUE`` overrides the recipe's config (e.g. ``schedule=geometric:1.1``).
 """
 
@@ -36,7 +42,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4500)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--set", dest="sets", nargs="+", action="extend", default=[])
+    parser.add_argument(
+        "--training-only",
+        action="store_true",
+        help="time ours by its training (summary wall_time_s), not the whole run",
+    )
     args = parser.parse_args()
 
     recipe = load_recipe(RECIPE)
@@ -47,9 +58,10 @@ def main() -> None:
     steps_per_epoch = math.ceil(len(split.x_train) / batch_size)
     epochs = math.ceil(args.steps / steps_per_epoch)
 
-    def plain() -> None:
+    def plain() -> float | None:
         keras.utils.set_random_seed(config["seed"])
         model = build_modular_model(config, split.vocab_size, split.num_classes)
+        start = time.perf_counter()
         model.fit(
             split.x_train,
             split.y_train,
@@ -58,21 +70,23 @@ def main() -> None:
             shuffle=True,
             verbose=0,
         )
+        return time.perf_counter() - start if args.training_only else None
 
     measurements = []
 
-    def ours() -> None:
+    def ours() -> float | None:
         with tempfile.TemporaryDirectory() as out:
             summary = recipe.run(config, Path(out), verbose=False)
         measurements.append(summary["measurements"])
+        return summary["wall_time_s"] if args.training_only else None
 
     plain()  # warm-up: first-use costs of the backend
     times: dict[str, list[float]] = {"plain": [], "ours": []}
     for _ in range(args.repeats):
         for name, fn in (("plain", plain), ("ours", ours)):
             start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            training = fn()
+            times[name].append(training or time.perf_counter() - start)
 
     print(
         f"backend={keras.backend.backend()} steps={epochs * steps_per_epoch} "

@@ -24,6 +24,8 @@ keras_grok.layers.FeatureTap  # imports keras_grok.layers, and Keras, now
 import importlib as _importlib
 from types import ModuleType as _ModuleType
 
+from keras_grok.utils import registration as _registration
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -53,3 +55,8 @@ def __getattr__(name: str) -> _ModuleType:
 
 def __dir__() -> list[str]:
     return sorted({"__version__", *__all__})
+
+
+# Saved models that use keras-grok objects load after a plain `import keras_grok`
+# (keras_grok.utils.registration; imports no Keras now).
+_registration.register_when_keras_loads()

@@ -6,12 +6,15 @@ nothing that imports Keras until the backend is chosen and checked.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -26,6 +29,16 @@ INSTALL_HINTS = {
 }
 VERSIONED_PACKAGES = ("keras", "numpy", "jax", "tensorflow-cpu", "tensorflow", "torch")
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+MAX_SEED = 2**32 - 1  # NumPy's global seed (keras.utils.set_random_seed) is 32-bit
+TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds the run so its lock, children and files are tidied.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so no ``except Exception``
+    on the way swallows it.
+    """
 
 
 @click.group()
@@ -66,15 +79,47 @@ def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None
     """Runs RECIPE (a recipe file such as recipes/modadd.py) and records it in --out.
 
     Rerunning the same command after a crash resumes from the last checkpoint.
+    Exit codes: 2 for a refused command (nothing trained), 1 for a fault while
+    running (a full disk, say: rerun to resume), 143 when terminated (SIGTERM).
     """
     from keras_grok.runs.run_folder import RunFolderError  # imports no Keras
 
     limit_threads(threads)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:  # only the main thread may handle signals
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         _run(recipe, [*sets, *overrides], backend, out, seed, overwrite)
     except (RecipeError, RunFolderError) as error:
-        click.echo(f"Error: {error}", err=True)
-        sys.exit(2)
+        _fail(f"Error: {error}", 2)
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        _fail(
+            f"Error: {error.strerror or error}{where}; free space or fix the file, "
+            "then rerun the same command to resume from the last checkpoint",
+            1,
+        )
+    except Terminated:
+        _fail(
+            "Error: terminated (SIGTERM): the run stopped (a sweep ends its runs "
+            "first); rerun the same command to resume from the last checkpoint",
+            TERMINATED,
+        )
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(line: str, code: int) -> None:
+    click.echo(line, err=True)
+    sys.exit(code)
+
+
+def _raise_terminated(signum, frame) -> None:
+    # Once: a second SIGTERM while the first unwinds is ignored, so the
+    # clean-up (ending a sweep's runs, releasing the lock) is not cut short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated
 
 
 def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
@@ -87,9 +132,9 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
             config["seed"] = int(seed)
         except ValueError:
             raise RecipeError(f"--seed {seed}: expected an integer") from None
-        if config["seed"] < 0:
+        if not 0 <= config["seed"] <= MAX_SEED:
             raise RecipeError(
-                f"--seed must be an integer >= 0. Received: --seed {seed}"
+                f"--seed must be an integer in [0, {MAX_SEED}]. Received: --seed {seed}"
             )
     # Every value is checked before the run folder is created or touched.
     recipe.check(config)
@@ -97,19 +142,33 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
     from keras_grok.runs.run_folder import RunFolder
 
     folder = RunFolder(Path(out) if out else Path("runs") / f"{recipe.name}-{backend}")
+    created = not folder.path.exists()
     _check_writable(folder.path)
     record = {
-        "recipe": str(recipe.path),
+        "recipe": str(recipe.path.resolve()),
         "backend": backend,
         "seed": config.get("seed"),
         "config": json.loads(json.dumps(config)),
     }
-    with folder.lock():
-        _admit(folder, record, overwrite)
-        record["versions"] = _versions()
-        folder.write_config(record)
-        click.echo(f"{recipe.name} on {backend} -> {folder.path}")
-        summary = recipe.run(config, folder.path)
+    try:
+        with folder.lock():
+            if overwrite:
+                folder.clear()
+            else:
+                folder.check_resumable(record)
+            record["versions"] = _versions()
+            folder.write_config(record)
+            click.echo(f"{recipe.name} on {backend} -> {folder.path}")
+            try:
+                summary = recipe.run(config, folder.path)
+            except (RecipeError, ValueError):
+                # Refused before training wrote anything: leave no trace, so
+                # the corrected command is not refused as "another config".
+                folder.discard_if_untrained()
+                raise
+    finally:
+        if created:
+            _remove_if_empty(folder.path)
     click.echo(
         f"memorized_at={summary.get('memorized_at')} "
         f"generalized_at={summary.get('generalized_at')} "
@@ -167,6 +226,11 @@ def _choose_backend(backend: str | None) -> str:
     return backend
 
 
+def _remove_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):  # it holds the run: keep it
+        path.rmdir()
+
+
 def _check_writable(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -179,26 +243,6 @@ def _check_writable(path: Path) -> None:
         ) from None
 
 
-def _admit(folder, record: dict, overwrite: bool) -> None:
-    if overwrite:
-        folder.clear()
-        return
-    if folder.is_finished():
-        raise RecipeError(
-            f"{folder.path} already holds a finished run; pass --overwrite to "
-            "replace it or choose another --out"
-        )
-    saved = folder.saved_config()
-    if saved is not None:
-        changed = [k for k in record if saved.get(k) != record[k]]
-        if changed:
-            raise RecipeError(
-                f"{folder.path} holds an unfinished run with another "
-                f"{', '.join(changed)}; rerun with the same settings to resume, "
-                "pass --overwrite to start over, or choose another --out"
-            )
-
-
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in ("keras-grok", *VERSIONED_PACKAGES):
@@ -207,6 +251,57 @@ def _versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
+
+
+@main.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dir")
+@click.option(
+    "--lens",
+    "lenses",
+    default="collapse",
+    show_default=True,
+    help="Comma-separated lenses: accuracy, collapse, fourier, information, "
+    "complexity (accuracy is always measured).",
+)
+@click.option(
+    "--steps",
+    required=True,
+    help="START:STOP:STRIDE (STOP included), a list A,B,C, or one step N.",
+)
+@click.option(
+    "--key-frequencies",
+    type=click.Choice(["final", "per_step"]),
+    default="final",
+    show_default=True,
+    help="Fourier lens: the final model's key frequencies at every step (Nanda "
+    "et al.'s protocol) or re-picked at each step (as measured in-line).",
+)
+def measure(run_dir, lenses, steps, key_frequencies) -> None:
+    """Measures lenses of the run in RUN_DIR after the fact, by exact replay.
+
+    Restores the run's checkpoint at or before each step, retrains on the run's
+    own batches and measures there; results go to RUN_DIR/replays/LENSES.csv.
+    Rerunning after a crash measures only the missing steps.
+    """
+    from keras_grok.runs.run_folder import RunFolder, RunFolderError
+
+    limit_threads(None)
+    try:
+        folder = RunFolder(Path(run_dir))
+        record = folder.saved_config()
+        if record is None:
+            raise RecipeError(f"{folder.path} has no config.json: not a run folder")
+        _choose_backend(record.get("backend"))
+        from keras_grok.runs.replay import measure_run, parse_steps
+
+        names = [name.strip() for name in lenses.split(",") if name.strip()]
+        rows = measure_run(
+            folder.path, names, parse_steps(steps), key_frequencies, verbose=True
+        )
+    except (RecipeError, RunFolderError, ValueError) as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"{len(rows)} steps measured in {folder.path}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from collections.abc import Callable
 import keras
 from keras import ops
 
+from keras_grok.utils.argument_validation import validate_class_labels
+
 
 @keras.saving.register_keras_serializable(package="keras_grok")
 def squared_error_one_hot(y_true, y_pred, sparse: bool = True):
@@ -30,15 +32,50 @@ def squared_error_one_hot(y_true, y_pred, sparse: bool = True):
         sparse: whether ``y_true`` holds integer labels. Defaults to `True`.
 
     Returns:
-        A ``(batch,)`` tensor.
+        A ``(batch,)`` tensor. With ``sparse``, an example whose label is not a
+        class index of the outputs (negative, fractional or ``>= K``) gets NaN,
+        so a wrong label column shows as a NaN loss instead of training against
+        an all-zero target.
+
+    Raises:
+        ValueError: when called eagerly (outside a traced step, e.g. in a test or
+            on NumPy arrays) with such labels, naming their range.
     """
     y_pred = ops.convert_to_tensor(y_pred)
-    if sparse:
-        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-        targets = ops.one_hot(labels, ops.shape(y_pred)[-1], dtype=y_pred.dtype)
-    else:
+    if not sparse:
         targets = ops.cast(y_true, y_pred.dtype)
-    return ops.sum(ops.square(y_pred - targets), axis=-1)
+        return ops.sum(ops.square(y_pred - targets), axis=-1)
+    classes = ops.shape(y_pred)[-1]
+    raw = ops.reshape(ops.convert_to_tensor(y_true), (-1,))
+    concrete = _concrete_numpy(raw)
+    if concrete is not None:
+        validate_class_labels(concrete, "y_true", int(classes))
+    as_float = ops.cast(raw, "float32")
+    valid = (as_float >= 0) & (as_float < classes) & (as_float == ops.round(as_float))
+    labels = ops.where(valid, ops.cast(raw, "int32"), 0)
+    targets = ops.one_hot(labels, classes, dtype=y_pred.dtype)
+    errors = ops.sum(ops.square(y_pred - targets), axis=-1)
+    return ops.where(valid, errors, ops.cast(float("nan"), errors.dtype))
+
+
+def _concrete_numpy(x):
+    """``x`` as a NumPy array if it holds values now, None inside a traced step."""
+    if keras.backend.backend() == "jax":
+        import jax  # jax is the backend here, so it is already imported
+
+        if isinstance(x, jax.core.Tracer):
+            return None
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            return None
+    elif keras.backend.backend() == "torch" and x.device.type != "cpu":
+        return None  # reading it would wait for the device at every step
+    try:
+        return ops.convert_to_numpy(x)
+    except Exception:  # a symbolic tensor: torch.compile, a KerasTensor, ...
+        return None
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -121,6 +158,31 @@ def per_example_loss(loss) -> Callable | None:
             return _per_example(resolved(y_true, y_pred))
 
     return values
+
+
+_SPARSE_LOSSES = ("sparse_categorical_crossentropy", "squared_error_one_hot")
+
+
+def is_sparse_loss(loss) -> bool:
+    """Whether a compiled loss takes integer class indices rather than one-hot rows.
+
+    True for ``keras.losses.SparseCategoricalCrossentropy`` and its function,
+    and for ``SumSquaredError(sparse=True)`` and ``squared_error_one_hot`` (by
+    name, as ``model.compile`` receives them); False for everything else,
+    including None and structures of losses.
+    """
+    if loss is None or isinstance(loss, (dict, list, tuple)):
+        return False
+    if isinstance(loss, SumSquaredError):
+        return loss.sparse
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        return True
+    if isinstance(loss, keras.losses.Loss):
+        function = getattr(loss, "fn", None)
+        return getattr(function, "__name__", None) in _SPARSE_LOSSES
+    if isinstance(loss, str):
+        return loss in _SPARSE_LOSSES or loss.endswith(">squared_error_one_hot")
+    return getattr(loss, "__name__", None) in _SPARSE_LOSSES
 
 
 def _per_example(values):

@@ -10,9 +10,11 @@ same initialization and data:
   the mean over weight matrices, Gaussian weight noise 1e-2;
 - unregularized: AdamW weight decay 0, no spectral entropy, no noise.
 
-It writes ``regularized/`` and ``unregularized/`` run folders, one ``figure.png``
-with both complexity curves above both accuracy curves (log step axis), and
-``summary.json`` with each run's peak and final complexity.
+It writes the two runs' folders, ``runs/regularized/`` and ``runs/unregularized/``
+(nested run folders: ``--overwrite`` clears them with the rest), one
+``figure.png`` with both complexity curves above both accuracy curves (log step
+axis), and ``summary.json`` with each run's peak and final complexity. A rerun
+after an interruption reuses a finished run and resumes the other.
 
     keras-grok run recipes/complexity.py --backend jax
     keras-grok run recipes/complexity.py --set model=transformer p=113 \\
@@ -24,6 +26,7 @@ The second line is paper B's transformer setting (about 20 minutes per run on a
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -38,6 +41,7 @@ from keras_grok.experiments.config_checks import (
     check_floats,
     check_ints,
     check_list,
+    check_model_keys,
     check_modular,
     check_schedules,
 )
@@ -48,6 +52,7 @@ from keras_grok.runs.figures import Panel, plot_metrics
 from keras_grok.runs.run_folder import RunFolder
 from keras_grok.runs.train_and_record import run_settings, train_and_record
 from keras_grok.utils.argument_validation import validate_float_arg
+from keras_grok.utils.random_seed import set_random_seed
 
 CONFIG = {
     "p": 97,  # modulus
@@ -81,6 +86,7 @@ RUNS = ("regularized", "unregularized")
 def validate(config: dict) -> None:
     """Raises ValueError for a config this recipe cannot run."""
     check_modular(config)
+    check_model_keys(config, CONFIG)
     check_floats(
         config, ("spectral_entropy", "weight_noise", "unregularized_weight_decay")
     )
@@ -112,9 +118,21 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     )
     n = config["complexity_examples"]
     bound_data = (split.x_train[:n], split.y_train[:n])
+    folders = {name: RunFolder(out_dir).child(name) for name in RUNS}
+    parent = RunFolder(out_dir).saved_config() or {}
+    records = {name: run_record(config, name, parent.get("recipe")) for name in RUNS}
+    for name in RUNS:  # both refused before either trains
+        folders[name].check_matches(records[name])
     summaries = {}
     for name in RUNS:
-        keras.utils.set_random_seed(config["seed"])
+        folder = folders[name]
+        if folder.is_finished():
+            summaries[name] = {
+                **folder.read_summary(),
+                **complexity_summary(folder.path),
+            }
+            continue
+        set_random_seed(config["seed"])
         model = build(
             config, name == "regularized", split.vocab_size, split.num_classes
         )
@@ -124,21 +142,21 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
             config["complexity_schedule"],
             mode=config["complexity_mode"],
         )
-        folder = out_dir / name
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        folder.write_config(records[name])
         if verbose:
-            print(f"{name} run -> {folder}")
+            print(f"{name} run -> {folder.path}")
         summary = train_and_record(
             model,
             (split.x_train, split.y_train),
             (split.x_test, split.y_test),
-            folder,
+            folder.path,
             monitors=(monitor,),
             verbose=verbose,
             title=f"{name}: {config['op']} mod {config['p']}",
             **run_settings(config),
         )
-        summaries[name] = {**summary, **complexity_summary(folder)}
+        summaries[name] = {**summary, **complexity_summary(folder.path)}
     records = merged_records(out_dir)
     plot_metrics(
         records,
@@ -158,6 +176,18 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     if verbose:
         print(closing_note(summaries))
     return summary
+
+
+def run_record(config: dict, name: str, recipe: str | None) -> dict:
+    """What the ``config.json`` of run ``name`` records: the recipe file (as the
+    parent folder's ``config.json`` names it), the backend, the seed and the
+    config with the run's name."""
+    return {
+        "recipe": recipe,
+        "backend": keras.backend.backend(),
+        "seed": config["seed"],
+        "config": json.loads(json.dumps({**config, "run": name})),
+    }
 
 
 def _both(panel: Panel) -> Panel:
@@ -190,7 +220,7 @@ def merged_records(out_dir: Path) -> list[dict]:
     """Both runs' metrics by step, keys prefixed with the run's name."""
     merged: dict[int, dict] = {}
     for name in RUNS:
-        for row in RunFolder(out_dir / name).read_metrics():
+        for row in RunFolder(out_dir).child(name).read_metrics():
             entry = merged.setdefault(row["step"], {"step": row["step"]})
             entry.update({f"{name}_{k}": v for k, v in row.items() if k != "step"})
     return [merged[s] for s in sorted(merged)]

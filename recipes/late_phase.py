@@ -2,8 +2,12 @@
 
 Trains the modadd MLP once (an embedding MLP with two ReLU layers on a+b mod 97,
 40% of pairs for training, AdamW with weight decay 1.0) and watches it through
-every lens keras-grok has, each from the shared measurement pass or on its own
-sparse schedule:
+every lens keras-grok has. Watching costs training almost nothing: the run
+measures in line only the accuracy (it steers the adaptive schedule and the
+stop) and keeps a checkpoint history (every x``history_ratio`` in steps); every
+other lens is measured after training at those checkpoints, restored exactly,
+and each event is then located to 1% of its step by exact replay
+(``keras_grok.runs.replay``, ``keras_grok.analysis.refine``). The lenses:
 
 - accuracy and loss on the train and test pairs (``GrokkingMonitor``);
 - neural collapse of the ``"features"`` layer, RNC1 and NC2 on train and test
@@ -12,6 +16,8 @@ sparse schedule:
   label on (a subset of) the test set, and its trajectory (paper A);
 - complexity, the compressed size of the coarse-grained weights (paper B,
   DeMoss et al., arXiv 2412.09810);
+- the power-law exponent alpha of each weight matrix's spectral density, as
+  WeightWatcher fits it (Martin & Mahoney, JMLR 2021);
 - Fourier progress measures: the embedding's spectrum (sparsity, Gini), the
   restricted and excluded losses and the squared weight norm (Nanda et al.,
   arXiv 2301.05217).
@@ -48,6 +54,7 @@ from keras_grok.callbacks import (
     FourierMonitor,
     InformationPlaneMonitor,
     Schedule,
+    SpectralDensityMonitor,
     resolve_schedule,
 )
 from keras_grok.data.images import load_images
@@ -56,8 +63,10 @@ from keras_grok.experiments.config_checks import (
     check_choice,
     check_floats,
     check_ints,
+    check_model_keys,
     check_modular,
     check_schedules,
+    check_unused_keys,
 )
 from keras_grok.experiments.image_grokking import IMAGE_CONFIG
 from keras_grok.models import FEATURES_LAYER
@@ -65,6 +74,7 @@ from keras_grok.models.image import build_image_model
 from keras_grok.models.modular import build_modular_model
 from keras_grok.regularizers import apply_paper_b_regularization
 from keras_grok.runs.train_and_record import train_and_record
+from keras_grok.utils.random_seed import set_random_seed
 
 CONFIG = {
     "task": "modular",  # "modular" (a op b mod p) or "digits" (paper A's images)
@@ -99,6 +109,8 @@ CONFIG = {
     "image_max_steps": 20000,  # task=digits: training steps
     "image_test_threshold": 0.85,  # task=digits: test accuracy that generalizes
     "checkpoint_seconds": 10.0,
+    "history_ratio": 1.25,  # step growth between kept checkpoints (the lenses')
+    "refine": True,  # locate every event to 1% of its step by exact replay
     "seed": 0,
 }
 
@@ -108,19 +120,19 @@ REGULARIZATIONS = ("weight_decay", "ours")
 
 def validate(config: dict) -> None:
     """Raises ValueError for a config this recipe cannot run."""
+    if not 1.01 <= config["history_ratio"] <= 16:
+        raise ValueError(
+            "history_ratio must be in [1.01, 16]. "
+            f"Received: history_ratio={config['history_ratio']}"
+        )
     check_choice(config, "task", TASKS)
     check_choice(config, "regularization", REGULARIZATIONS)
     check_modular(config)
     check_floats(
         config,
-        (
-            "spectral_entropy",
-            "weight_noise",
-            "epsilon",
-            "image_weight_decay",
-            "image_test_threshold",
-        ),
+        ("spectral_entropy", "weight_noise", "epsilon", "image_weight_decay"),
     )
+    check_floats(config, ("image_test_threshold",), allow_minimum=False, maximum=1.0)
     check_ints(
         config,
         (
@@ -131,20 +143,42 @@ def validate(config: dict) -> None:
             "lens_start",
         ),
     )
-    check_schedules(config, ("information_schedule", "complexity_schedule"))
+    check_ints(config, ("image_max_steps",), maximum=10**9)
+    steps = "max_steps" if config["task"] == "modular" else "image_max_steps"
+    check_schedules(
+        config, ("schedule", "information_schedule", "complexity_schedule"), steps
+    )
     thresholds = config["complexity_thresholds"]
     if not thresholds or not all(0 <= t <= 1 for t in thresholds):
         raise ValueError(
             "complexity_thresholds must list numbers in [0, 1]. "
             f"Received: complexity_thresholds={thresholds}"
         )
-    if config["task"] == "modular":
-        canonical_operation(config["op"])
-        if config["key_frequencies"] > (config["p"] - 1) // 2:
-            raise ValueError(
-                f"key_frequencies must be <= (p - 1) / 2 = {(config['p'] - 1) // 2}. "
-                f"Received: key_frequencies={config['key_frequencies']}"
-            )
+    # A key the task does not read is refused, never silently dropped.
+    modular_only = (
+        *("p", "op", "train_fraction", "model", "embed_dim", "hidden", "depth"),
+        *("transformer_layers", "weight_decay", "beta_2", "batch_size"),
+        *("max_steps", "key_frequencies"),
+    )
+    if config["task"] == "digits":
+        check_unused_keys(
+            config,
+            CONFIG,
+            modular_only,
+            "task=digits trains paper A's MLP on the digits with the image_* keys",
+        )
+        return
+    digits_only = ("image_weight_decay", "image_max_steps", "image_test_threshold")
+    check_unused_keys(
+        config, CONFIG, digits_only, "task=modular trains on a op b mod p"
+    )
+    check_model_keys(config, CONFIG)
+    canonical_operation(config["op"])
+    if config["key_frequencies"] > (config["p"] - 1) // 2:
+        raise ValueError(
+            f"key_frequencies must be <= (p - 1) / 2 = {(config['p'] - 1) // 2}. "
+            f"Received: key_frequencies={config['key_frequencies']}"
+        )
 
 
 def _sparse(spec: str, config: dict, settings: dict):
@@ -217,7 +251,7 @@ def _digits(config: dict):
 
 def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     """Trains the config's model with every lens on and records the run."""
-    keras.utils.set_random_seed(config["seed"])
+    set_random_seed(config["seed"])
     build = _modular if config["task"] == "modular" else _digits
     model, train, test, classes, extra, title, settings = build(config)
     model = _regularized(model, config)
@@ -240,16 +274,20 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
             schedule=_sparse(config["complexity_schedule"], config, settings),
             thresholds=config["complexity_thresholds"],
         ),
+        SpectralDensityMonitor(model, schedule=None),  # cheap: the run's schedule
         *extra,
-    )
+    )  # measured after the fact, at the checkpoint history: training watches
+    # accuracy only (it steers the adaptive schedule and the stop)
     if config["regularization"] == "ours":
         title += ", + spectral entropy, noise"
 
     def events(rows: list[dict]) -> dict:
+        # ``rows``: in-line and replayed rows; ``events`` (each event's step and
+        # resolution) comes from train_and_record's refinement.
         found = late_phase_events(
             rows, settings["threshold"], settings["test_threshold"]
         )
-        return {"events": found, "event_order": event_order(found)}
+        return {"event_order": event_order(found)}
 
     return train_and_record(
         model,
@@ -259,7 +297,9 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         schedule=config["schedule"],
         patience=config["patience"] if config["patience"] >= 0 else None,
         checkpoint_seconds=config["checkpoint_seconds"],
-        monitors=monitors,
+        after_the_fact=monitors,
+        history_ratio=config["history_ratio"],
+        refine=config["refine"],
         verbose=verbose,
         title=title,
         summarize=events,

@@ -28,15 +28,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
-
 from keras_grok.callbacks import CollapseMonitor
 from keras_grok.data.modular import modular_dataset
-from keras_grok.experiments.config_checks import check_modular
+from keras_grok.experiments.config_checks import (
+    check_device_count,
+    check_model_keys,
+    check_modular,
+)
 from keras_grok.experiments.recipe import RecipeError
 from keras_grok.models.modular import build_modular_model
 from keras_grok.runs.distribution import check_devices, set_data_parallel
 from keras_grok.runs.train_and_record import run_settings, train_and_record
+from keras_grok.utils.random_seed import set_random_seed
 
 CONFIG = {
     "p": 97,  # modulus
@@ -56,6 +59,7 @@ CONFIG = {
     "threshold": 0.99,  # accuracy that counts as memorized / generalized
     "patience": 500,  # stop this many steps after generalizing; < 0 trains on
     "checkpoint_seconds": 10.0,  # least time between checkpoints
+    "refine": True,  # locate memorized/generalized/collapse to 1% by replay
     "collapse": True,  # track neural collapse (RNC1, NC2, ...) of the features
     "collapse_test": True,  # ... on the test set too (test_rnc1, test_nc2, ...)
     "devices": "",  # "all" or a count: data-parallel over local devices (JAX)
@@ -66,12 +70,14 @@ CONFIG = {
 def validate(config: dict) -> None:
     """Raises ValueError for a config this recipe cannot run."""
     check_modular(config)
+    check_model_keys(config, CONFIG)
     check_devices(config["devices"])
+    check_device_count(config["devices"])
 
 
 def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     """Trains the model of ``config`` and records the run in ``out_dir``."""
-    keras.utils.set_random_seed(config["seed"])
+    set_random_seed(config["seed"])
     layout = "pairs" if config["model"] == "mlp" else "tokens"
     split = modular_dataset(
         config["p"], config["op"], config["train_fraction"], config["seed"], layout

@@ -32,14 +32,19 @@ from pathlib import Path
 import keras
 
 from keras_grok.analysis.scaling import time_scale_fits
-from keras_grok.experiments.config_checks import check_ints, check_list
+from keras_grok.experiments.config_checks import (
+    check_ints,
+    check_list,
+    validate_seed,
+)
 from keras_grok.experiments.image_grokking import (
     IMAGE_CONFIG,
+    IMAGE_RECIPE,
     prepare_image_data,
     validate_image_config,
 )
 from keras_grok.experiments.recipe import RecipeError
-from keras_grok.runs.run_folder import RunFolder, write_atomic
+from keras_grok.runs.run_folder import RunFolder
 from keras_grok.sweeps.executors import import_ray, make_executor
 from keras_grok.sweeps.sweep import (
     SweepRun,
@@ -55,7 +60,6 @@ from keras_grok.sweeps.sweep import (
 )
 from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
 
-RUN_RECIPE = Path(__file__).with_name("mnist.py")
 PASSED_ON = [key for key in IMAGE_CONFIG if key not in ("weight_decay", "seed")]
 
 CONFIG = {
@@ -91,9 +95,7 @@ def _validate_seed(seed, name: str) -> int:
 def validate(config: dict) -> None:
     """Raises ValueError for a config this sweep cannot run (data checked at once)."""
     check_list(config, "weight_decays", validate_float_arg)
-    check_list(
-        config, "seeds", lambda seed, name: validate_int_arg(seed, name, minimum=0)
-    )
+    check_list(config, "seeds", validate_seed)
     check_ints(config, ("parallel",))
     _executor(config)
     names: dict[str, tuple] = {}
@@ -125,7 +127,12 @@ def _executor(config: dict):
 
 
 def prepare(config: dict) -> None:
-    """Raises ValueError at once if the runs' data set cannot be loaded here."""
+    """Raises ValueError at once if the runs' recipe or data cannot be found here."""
+    if not IMAGE_RECIPE.is_file():
+        raise ValueError(
+            f"the sweep's runs execute {IMAGE_RECIPE}, which is missing: install "
+            "keras-grok from a source checkout (pip install -e .)"
+        )
     if config["executor"] == "ray":
         try:
             import_ray()
@@ -144,7 +151,7 @@ def plan(config: dict, out_dir: Path, backend: str) -> list[SweepRun]:
             folder = RunFolder(out_dir).child(run_name(weight_decay, seed)).path
             settings = run_config(config, weight_decay, seed)
             settings.pop("seed")
-            command = cli_command(RUN_RECIPE, folder, backend, seed, settings)
+            command = cli_command(IMAGE_RECIPE, folder, backend, seed, settings)
             expected = run_config(config, weight_decay, seed)
             runs.append(
                 SweepRun(weight_decay, seed, folder, command, backend, expected)
@@ -174,8 +181,7 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     folder = RunFolder(out_dir)
     if groups:
         markdown = table_markdown(table)
-        write_atomic(Path(out_dir) / "table.md", markdown)
-        write_atomic(Path(out_dir) / "table.csv", table_csv(table))
+        folder.write_tables(markdown, table_csv(table))
         panels = [("accuracy", ("test_accuracy", "train_accuracy"), False)]
         if config["collapse"]:
             panels.append(("RNC1", ("test_rnc1", "train_rnc1"), True))

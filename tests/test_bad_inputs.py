@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from keras_grok import cli
+from keras_grok.experiments import config_checks
 from keras_grok.experiments.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).parents[1]
@@ -66,7 +67,9 @@ def run(args, out):
 
 MODADD, COMPLEXITY = "recipes/modadd.py", "recipes/complexity.py"
 MNIST, SWEEP = "recipes/mnist.py", "recipes/weight_decay_sweep.py"
+LATE = "recipes/late_phase.py"
 DIGITS = "dataset=digits"
+BILLION = "max_steps=1000000000"
 BAD_INPUTS = [
     # (arguments, words the one line must hold)
     ([MODADD, "learning_rate=-1"], "learning_rate=-1.0"),
@@ -123,6 +126,109 @@ BAD_INPUTS = [
     ([SWEEP, DIGITS, "seeds=-1"], "seeds"),
     ([SWEEP, DIGITS, "parallel=0"], "parallel=0"),
 ]
+# Values that passed the checks, then hung, ran out of memory or raised after
+# the run folder existed (issue 18, item 3).
+COSTLY_INPUTS = [
+    ([MODADD, "schedule=geometric:1.000000001"], "schedule='geometric:1.000000001'"),
+    ([MODADD, "schedule=geometric:inf"], "schedule='geometric:inf'"),
+    ([MODADD, BILLION, "schedule=every:1"], "schedule='every:1'"),
+    ([MODADD, "p=3000"], "p=3000"),
+    ([MODADD, "p=997", "hidden=1024"], "hidden=1024"),
+    ([MODADD, "hidden=65536"], "hidden=65536"),
+    ([MODADD, "model=transformer", "embed_dim=10"], "embed_dim=10"),
+    ([MODADD, "model=transformer", "hidden=64"], "hidden=64"),
+    ([COMPLEXITY, "transformer_layers=2"], "transformer_layers=2"),
+    ([MODADD, "--seed", "4294967296"], "--seed 4294967296"),
+    ([MODADD, "devices=4096"], "devices='4096'"),
+    ([COMPLEXITY, "complexity_schedule=geometric:1.0000001"], "complexity_schedule"),
+    ([COMPLEXITY, "p=997", "hidden=4096"], "hidden=4096"),
+    ([MNIST, DIGITS, "train_size=1"], "train_size=1"),
+    ([MNIST, DIGITS, "test_size=1"], "test_size=1"),
+    ([MNIST, DIGITS, "stratified=true", "train_size=5"], "train_size=5"),
+    ([MNIST, DIGITS, "hidden=65536"], "hidden=65536"),
+    ([MNIST, DIGITS, BILLION, "schedule=every:1"], "schedule='every:1'"),
+    ([MNIST, DIGITS, "--seed", "4294967296"], "--seed 4294967296"),
+    ([SWEEP, DIGITS, "seeds=0,4294967296"], "seeds"),
+    ([LATE, "task=digits", "image_test_threshold=0"], "image_test_threshold=0.0"),
+    ([LATE, "task=digits", "model=transformer"], "model='transformer'"),
+    ([LATE, "task=digits", "max_steps=50"], "max_steps=50"),
+    ([LATE, "image_max_steps=50"], "image_max_steps=50"),
+    (
+        [LATE, "task=digits", "image_max_steps=1000000000", "schedule=every:1"],
+        "every:1",
+    ),
+    ([LATE, "information_schedule=geometric:inf"], "information_schedule"),
+]
+
+
+@pytest.fixture
+def fixed_memory_budget(monkeypatch):
+    # The same verdicts on any machine: a budget of 8 GB, not half of this one's.
+    monkeypatch.setattr(config_checks, "memory_budget", lambda: 8 * 10**9)
+
+
+@pytest.mark.parametrize(
+    "args, words", COSTLY_INPUTS, ids=[" ".join(a[1:]) for a, _ in COSTLY_INPUTS]
+)
+def test_a_costly_or_unused_value_is_refused_before_the_folder_exists(
+    tmp_path, fixed_memory_budget, args, words
+):
+    out = tmp_path / "run"
+    result = run([str(ROOT / args[0]), *args[1:]], out)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, (args, result.output, result.exception)
+    assert len(lines) == 1 and lines[0].startswith("Error: "), (args, lines)
+    assert words in lines[0], (args, lines[0])
+    assert not out.exists(), args
+
+
+def test_the_memory_estimate_names_parameters_bytes_and_the_budget(
+    fixed_memory_budget,
+):
+    recipe, config = base_config("modadd")
+    with pytest.raises(RecipeError) as info:
+        recipe.check({**config, "hidden": 65536})
+    message = str(info.value)
+    assert "4,318,245,089 parameters" in message and "parameters" in message
+    assert "budget of 8.0 GB" in message and "optimizer slots" in message
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"model": "mlp", "p": 13, "embed_dim": 8, "hidden": 16, "depth": 3},
+        {"model": "transformer", "p": 11, "embed_dim": 8, "transformer_layers": 2},
+    ],
+    ids=["mlp", "transformer"],
+)
+def test_the_parameter_estimate_is_the_built_models_count(config):
+    from keras_grok.models.modular import build_modular_model
+
+    full = {**config, "learning_rate": 1e-3, "weight_decay": 0.1, "beta_2": 0.98}
+    vocab = config["p"] + (2 if config["model"] == "transformer" else 0)
+    model = build_modular_model(full, vocab, config["p"])
+    assert config_checks.modular_parameters(full) == model.count_params()
+
+
+def test_a_schedule_is_measured_before_it_is_listed():
+    assert config_checks.schedule_length("every:10", 1000) == 102
+    assert config_checks.schedule_length("geometric:2", 1024) == 12
+    with pytest.raises(ValueError, match="near 1"):
+        config_checks.schedule_length("geometric:1.000000001", 30000)
+
+
+def test_a_recipe_that_refuses_its_config_while_running_leaves_no_folder(tmp_path):
+    recipe = tmp_path / "late_refusal.py"
+    recipe.write_text(
+        "from keras_grok.experiments.recipe import RecipeError\n"
+        "CONFIG = {'seed': 0}\n"
+        "def run(config, out_dir, verbose=True):\n"
+        "    raise RecipeError('invalid config: not on this machine')\n"
+    )
+    out = tmp_path / "run"
+    result = run([str(recipe)], out)
+    assert result.exit_code == 2 and "not on this machine" in result.stderr
+    assert not out.exists()  # the corrected command finds a free folder
 
 
 def test_forty_bad_cli_inputs_are_refused_before_anything_is_written(tmp_path):

@@ -110,14 +110,44 @@ def test_nc3_is_logged_given_the_classifier_layer():
     )
 
 
-def test_chunks_give_the_same_figures_as_one_call():
+def _float64_reference(features, labels):
+    """Paper A's collapse figures computed directly in float64 NumPy."""
+    h = np.asarray(features, np.float64)
+    means = np.stack([h[labels == c].mean(axis=0) for c in range(K)])
+    counts = np.bincount(labels, minlength=K).astype(np.float64)
+    within = np.sum((h - means[labels]) ** 2) / len(h)
+    centred = means - h.mean(axis=0)
+    between = np.sum(counts / len(h) * np.sum(centred**2, axis=1))
+    norm = np.linalg.norm(h, axis=1).mean()
+    singular = np.linalg.svd(means, compute_uv=False)
+    return {
+        "nc1": within / between,
+        "rnc1": within / norm**2,
+        "nc2": singular.max() / singular.min(),
+        "within_class_variance": within,
+        "between_class_variance": between,
+        "mean_feature_norm": norm,
+    }
+
+
+@pytest.mark.parametrize(
+    "batch_size", [10, 64, 16384], ids=["7-chunks", "2-sets", "1-chunk"]
+)
+def test_streamed_chunks_match_a_float64_reference(batch_size):
+    # 64 train + 40 test rows: 10 per call makes 11 chunks, the last of 4 rows,
+    # one straddling the two sets; 16384 takes the single-chunk path.
     x, y = _data(4)
+    xv, yv = _data(5, n=40)
     model = _functional()
-    whole = CollapseMonitor((x, y), schedule=[1])
-    chunked = CollapseMonitor((x, y), schedule=[1], batch_size=10)
-    model.fit(x, y, epochs=1, callbacks=[whole, chunked], verbose=0)
-    for name in whole.metric_names:
-        np.testing.assert_allclose(chunked.latest[name], whole.latest[name], rtol=1e-5)
+    monitor = CollapseMonitor((x, y), (xv, yv), schedule=[1], batch_size=batch_size)
+    model.fit(x, y, epochs=1, callbacks=[monitor], verbose=0)
+    extractor = keras.Model(model.input, model.get_layer("features").output)
+    for prefix, (xs, ys) in (("train_", (x, y)), ("test_", (xv, yv))):
+        expected = _float64_reference(to_numpy(extractor(xs)), ys)
+        for name, value in expected.items():
+            np.testing.assert_allclose(
+                monitor.latest[prefix + name], value, rtol=2e-5, err_msg=prefix + name
+            )
 
 
 def test_unknown_layer_lists_the_model_layers():

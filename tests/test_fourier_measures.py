@@ -224,3 +224,40 @@ def test_bad_frequencies_and_shapes_say_what_is_expected():
         fourier.embedding_spectrum(np.zeros((5, 3), "float32"), P)
     with pytest.raises(ValueError, match="k must be in"):
         fourier.key_frequencies(np.ones(6, "float32"), 7)
+
+
+def test_a_restricted_loss_near_zero_keeps_float64_precision():
+    # After grokking the restricted loss is ~1e-6 nats: below what float32 can
+    # resolve beside logits of tens. In float64 it matches the reference to 1e-9.
+    from keras_grok.measures.float64 import float64_scope
+
+    a, b, c = np.meshgrid(np.arange(P), np.arange(P), np.arange(P), indexing="ij")
+    s = a + b
+    table = sum(
+        alpha * np.cos(2 * np.pi * k * (s - c) / P)
+        for k, alpha in ((2, 9.0), (3, 8.0), (5, 10.0))
+    )
+    logits = table.reshape(P * P, P)
+    labels = _labels(P, "a+b")
+    pairs = np.arange(0, P * P, 3)
+    expected = _reference_loss(
+        _reference_component(logits, P, "a+b", [2, 3, 5], "paper")
+        + logits.mean(axis=0, keepdims=True),
+        labels,
+        pairs,
+    )
+    assert 1e-8 < expected < 1e-4
+    with float64_scope():
+        import keras
+
+        restricted = fourier.restricted_loss(
+            keras.ops.convert_to_tensor(logits, "float64"),
+            labels,
+            P,
+            "a+b",
+            [2, 3, 5],
+            pairs,
+        )
+        value = to_numpy(restricted)
+    assert value.dtype == np.float64
+    np.testing.assert_allclose(value, expected, rtol=1e-9)

@@ -70,7 +70,7 @@ def test_the_modular_transformer_reads_tokens_with_embed_dim_as_its_width():
     assert model.name == "modular_transformer"
     assert model.get_layer(FEATURES_LAYER).output.shape == (None, 16)
     assert model.input.shape == (None, 4)
-    assert model.output.shape == (None, 11)
+    assert model.output.shape == (None, 13)  # paper B: logits over the vocabulary
 
 
 def test_an_unknown_modular_model_is_refused():

@@ -23,7 +23,7 @@ def test_transformer_maps_tokens_to_logits_through_a_named_feature_layer(num_lay
         23, 25, d_model=32, num_heads=4, d_mlp=64, num_layers=num_layers
     )
     out = model(np.array([[1, 23, 2, 24], [3, 23, 4, 24]], dtype="int32"))
-    assert tuple(out.shape) == (2, 23)
+    assert tuple(out.shape) == (2, 25)  # logits over the vocabulary, as paper B's
     assert tuple(model.get_layer(FEATURES_LAYER).output.shape) == (None, 32)
     attention = [layer for layer in model.layers if "attention_" in layer.name]
     assert len(
@@ -40,6 +40,31 @@ def test_causal_mask_hides_later_tokens_from_earlier_positions():
     a, b = features(base), features(changed)
     assert_allclose(a[:, :3], b[:, :3], rtol=1e-5, atol=1e-6)
     assert not np.allclose(to_numpy(a)[:, 3], to_numpy(b)[:, 3])
+
+
+def test_the_default_transformer_has_paper_b_242547_parameters():
+    # DeMoss et al.'s TransformerDecoder for p = 113: a 115-row position table
+    # and 115 logits; 228,081 with a 4-row table and 113 logits.
+    assert modular_transformer(113, 115).count_params() == 242_547
+    narrow = modular_transformer(113, 115, position_rows=4, vocabulary_logits=False)
+    assert narrow.count_params() == 228_081
+    assert tuple(narrow.output.shape) == (None, 113)
+
+
+def test_the_default_transformer_lets_every_position_see_every_token():
+    keras.utils.set_random_seed(0)
+    model = modular_transformer(7, 9, d_model=16, num_heads=2, d_mlp=16)
+    features = keras.Model(model.input, model.get_layer("attention_norm_0").output)
+    base = np.array([[1, 7, 2, 8]], dtype="int32")
+    changed = np.array([[1, 7, 2, 3]], dtype="int32")
+    assert not np.allclose(
+        to_numpy(features(base))[:, 0], to_numpy(features(changed))[:, 0]
+    )
+
+
+def test_a_position_table_shorter_than_the_sequence_is_refused():
+    with pytest.raises(ValueError, match="position_rows must be an integer >= 4"):
+        modular_transformer(7, 9, d_model=16, num_heads=2, position_rows=3)
 
 
 @pytest.mark.parametrize("kind, learning_rate", [("mlp", 1e-2), ("transformer", 3e-3)])

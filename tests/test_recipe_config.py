@@ -1,5 +1,6 @@
 """Recipe loading and ``--set`` overrides, typed by the recipe's defaults."""
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,104 @@ def test_every_recipe_loads_and_its_defaults_validate(path):
     recipe.validate(dict(recipe.defaults))
 
 
-def test_recipes_import_the_library_never_each_other():
-    for path in RECIPES:
-        text = path.read_text()
-        assert "load_recipe" not in text and "import recipes" not in text, path.name
+# Calls that load code: a recipe has no business calling any of them.
+LOADERS = {
+    "__import__",
+    "compile",
+    "eval",
+    "exec",
+    "exec_module",
+    "import_module",
+    "load_module",
+    "load_recipe",
+    "module_from_spec",
+    "run_module",
+    "run_path",
+    "SourceFileLoader",
+    "spec_from_file_location",
+    "spec_from_loader",
+}
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    nodes = [tree, *ast.walk(tree)]
+    return {
+        id(node.body[0].value)
+        for node in nodes
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def recipe_loads(path: Path, siblings: set[str]) -> list[str]:
+    """How the recipe at ``path`` could load another file of its folder.
+
+    Imports of ``recipes`` or of a sibling by name, any call that loads code
+    (``LOADERS``), any use of ``__file__`` (a path next to the recipe is a path
+    under recipes/) and any string, docstrings aside, that names a sibling file.
+    """
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = _docstrings(tree)
+    others = siblings - {path.stem}
+    found = []
+    for node in ast.walk(tree):
+        where = f"{path.name}:{getattr(node, 'lineno', '?')}"
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] + [alias.name for alias in node.names]
+            if node.level:
+                found.append(f"{where}: relative import")
+        else:
+            names = []
+        for name in names:
+            if name.split(".")[0] in others | {"recipes"}:
+                found.append(f"{where}: imports {name}")
+        if isinstance(node, ast.Call):
+            function = node.func
+            name = getattr(function, "attr", getattr(function, "id", None))
+            if name in LOADERS:
+                found.append(f"{where}: calls {name}")
+        if isinstance(node, ast.Name) and node.id == "__file__":
+            found.append(f"{where}: locates a file next to itself (__file__)")
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and any(
+                word.rstrip("\"'`,.;:)").endswith(f"{other}.py")
+                for word in node.value.split()
+                for other in others
+            )
+        ):
+            found.append(f"{where}: names {node.value!r}")
+    return found
+
+
+def test_the_recipe_scan_sees_every_way_of_loading_a_sibling(tmp_path):
+    path = tmp_path / "sweep.py"
+    docstring = '"""Sweeps recipes/mnist.py (``keras-grok run recipes/mnist.py``)."""\n'
+    loads = [
+        "import mnist",
+        "from recipes import mnist",
+        "from . import mnist",
+        "import importlib\nm = importlib.import_module('recipes.mnist')",
+        "import runpy\nrunpy.run_path(PATH)",
+        "from keras_grok.experiments.recipe import load_recipe\nload_recipe(p)",
+        "exec(open(p).read())",
+        "RECIPE = 'recipes/mnist.py'",
+        "from pathlib import Path\nR = Path(__file__).parent / 'data.txt'",
+    ]
+    for code in loads:
+        path.write_text(docstring + code + "\n")
+        assert recipe_loads(path, {"sweep", "mnist"}), code
+    clean = "import keras_grok\nfrom keras_grok.data import images\nDATASET = 'mnist'\n"
+    path.write_text(docstring + clean)
+    assert recipe_loads(path, {"sweep", "mnist"}) == []
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_a_recipe_imports_the_library_never_another_recipe(path):
+    assert recipe_loads(path, {p.stem for p in RECIPES}) == []

@@ -1,7 +1,10 @@
 """Divergence never crashes; an unreadable run folder is a clear error."""
 
+import errno
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 import keras
@@ -60,11 +63,12 @@ def test_a_diverging_complexity_recipe_records_both_runs_and_draws_its_figure(
     settings = ["p=11", "embed_dim=8", "hidden=16", "batch_size=32", "max_steps=40"]
     result = invoke("complexity.py", tmp_path, *settings, "learning_rate=1e6")
     assert result.exit_code == 0, result.output + repr(result.exception)
-    summary = json.loads((tmp_path / "regularized" / "summary.json").read_text())
+    regularized = RunFolder(tmp_path).child("regularized")
+    summary = regularized.read_summary()
     assert summary["diverged_at"] is not None and summary["diverged_at"] < 40
-    rows = read_metrics(tmp_path / "regularized" / "metrics.csv")
+    rows = regularized.read_metrics()
     assert not math.isfinite(rows[-1]["train_loss"])
-    assert (tmp_path / "unregularized" / "summary.json").exists()
+    assert RunFolder(tmp_path).child("unregularized").is_finished()
     assert (tmp_path / "summary.json").exists()
     assert (tmp_path / "figure.png").stat().st_size > 0
 
@@ -120,11 +124,11 @@ def cli_on_damaged_folder(tmp_path, damage):
     assert first.exit_code == 0, first.output
     RunFolder(out).summary.unlink()  # unfinished: the next command resumes it
     damage(RunFolder(out))
-    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     result = invoke(
         "modadd.py", out, "p=5", "max_steps=4", "batch_size=8", "collapse=false"
     )
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == files  # kept
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
     return result
 
 
@@ -174,3 +178,124 @@ def test_a_folder_is_locked_by_one_live_process(tmp_path):
     with folder.lock():
         assert (tmp_path / ".lock").exists()
     assert not (tmp_path / ".lock").exists()
+
+
+# A folder's contents always belong to its config (issue 18, item 1).
+RESUMABLE = ["p=11", "max_steps=30", "batch_size=16", "collapse=false"]
+RESUMABLE += ["checkpoint_seconds=0"]
+
+
+@pytest.fixture(scope="module")
+def interrupted_runs(tmp_path_factory):
+    """Two finished tiny runs (seeds 0 and 1) whose summary is removed."""
+    root = tmp_path_factory.mktemp("interrupted")
+    for seed in ("0", "1"):
+        out = root / f"seed{seed}"
+        result = invoke("modadd.py", out, *RESUMABLE, "--seed", seed)
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        RunFolder(out).summary.unlink()
+    return root
+
+
+def keep_rows(folder: RunFolder, count: int) -> None:
+    lines = folder.metrics.read_text().splitlines(keepends=True)
+    folder.metrics.write_text("".join(lines[: count + 1]))
+
+
+@pytest.mark.parametrize(
+    "change, settings, words",
+    [
+        (lambda f, o: f.config.unlink(), ["learning_rate=0.01"], "no config.json"),
+        (lambda f, o: f.metrics.unlink(), [], "metrics.csv is missing"),
+        (lambda f, o: keep_rows(f, 0), [], "metrics.csv has no rows"),
+        (lambda f, o: keep_rows(f, 2), [], "metrics.csv ends at step 2"),
+        (
+            lambda f, o: f.checkpoint.write_bytes(o.checkpoint.read_bytes()),
+            [],
+            "checkpoint.npz was saved by a run of another config or seed",
+        ),
+    ],
+    ids=["config-deleted", "metrics-deleted", "metrics-header", "metrics-cut", "seed"],
+)
+def test_a_folder_whose_files_disagree_is_refused_before_training(
+    tmp_path, interrupted_runs, change, settings, words
+):
+    out = tmp_path / "run"
+    shutil.copytree(interrupted_runs / "seed0", out)
+    change(RunFolder(out), RunFolder(interrupted_runs / "seed1"))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    result = invoke("modadd.py", out, *RESUMABLE, *settings, "--seed", "0")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, result.output + repr(result.exception)
+    assert len(lines) == 1 and words in lines[0] and "--overwrite" in lines[0]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_the_same_recipe_named_by_another_path_resumes(
+    tmp_path, interrupted_runs, monkeypatch
+):
+    out = tmp_path / "run"
+    shutil.copytree(interrupted_runs / "seed0", out)
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(
+        cli.main,
+        ["run", "recipes/modadd.py", "--backend", BACKEND, "--out", str(out)]
+        + [*RESUMABLE, "--seed", "0"],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert RunFolder(out).read_summary()["resumed_from_step"] == 30
+
+
+# Faults end in one line, and the run resumes after them (issue 18, item 4).
+@pytest.mark.parametrize("name", ["figure.png", "summary.json", ".lock"])
+def test_a_directory_where_a_run_writes_a_file_is_refused_before_training(
+    tmp_path, name
+):
+    (tmp_path / name).mkdir()
+    for overwrite in ([], ["--overwrite"]):
+        result = invoke("modadd.py", tmp_path, *RESUMABLE, *overwrite)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2, result.output + repr(result.exception)
+        assert len(lines) == 1 and name in lines[0] and "directory" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_full_disk_ends_in_one_line_and_the_rerun_resumes(tmp_path, monkeypatch):
+    real_fsync, calls = os.fsync, []
+
+    def full_after_three(fd):
+        calls.append(fd)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_after_three)
+    result = invoke("modadd.py", tmp_path, *RESUMABLE)
+    errors = [line for line in result.stderr.splitlines() if "Error" in line]
+    assert result.exit_code == 1, result.output + repr(result.exception)
+    assert len(errors) == 1 and "No space left on device" in errors[0], errors
+    assert str(tmp_path) in errors[0] and "rerun" in errors[0]
+    assert "Traceback" not in result.output
+    assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / ".lock").exists()
+
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    again = invoke("modadd.py", tmp_path, *RESUMABLE)
+    assert again.exit_code == 0, again.output + repr(again.exception)
+    assert RunFolder(tmp_path).is_finished()
+
+
+def test_overwrite_clears_the_complexity_recipes_nested_runs(tmp_path):
+    settings = ["p=11", "embed_dim=8", "hidden=16", "batch_size=32", "max_steps=8"]
+    first = invoke("complexity.py", tmp_path, *settings)
+    assert first.exit_code == 0, first.output + repr(first.exception)
+    again = invoke("complexity.py", tmp_path, *settings, "learning_rate=0.01")
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    result = invoke(
+        "complexity.py", tmp_path, *settings, "learning_rate=0.01", "--overwrite"
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "--overwrite" not in result.output
+    for name in ("regularized", "unregularized"):
+        child = RunFolder(tmp_path).child(name)
+        assert child.saved_config()["config"]["learning_rate"] == 0.01
+        assert child.read_summary()["resumed_from_step"] is None

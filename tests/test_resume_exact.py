@@ -34,7 +34,7 @@ class KillAfterEpoch(ScheduledMonitor):
         super().on_epoch_end(epoch, logs)
 
 
-def train(out, kill_at=None, noise=False):
+def train(out, kill_at=None, noise=False, schedule="every:4"):
     keras.utils.set_random_seed(3)
     split = modular_dataset(11, "a+b", 0.5, 3)
     model = modular_mlp(11, embed_dim=8, hidden=16, depth=2)
@@ -55,7 +55,7 @@ def train(out, kill_at=None, noise=False):
         out,
         batch_size=16,
         max_steps=40,
-        schedule="every:4",
+        schedule=schedule,
         checkpoint_seconds=0.0,
         monitors=monitors,
         verbose=False,
@@ -83,6 +83,29 @@ def test_a_resumed_run_writes_the_uninterrupted_runs_metrics(tmp_path, noise):
     assert len(expected) > 10
     # Bitwise: the same text, every digit of every float.
     assert rows_without_elapsed(resumed / "metrics.csv") == expected
+
+
+@pytest.mark.parametrize("schedule, kill_at", [("adaptive", 6), ("geometric:1.3", 7)])
+def test_a_resumed_run_measures_where_the_uninterrupted_run_did(
+    tmp_path, schedule, kill_at
+):
+    # The checkpoint (the end of the last whole epoch) falls between two
+    # measured steps: the resumed run must go on to the uninterrupted run's
+    # next step, not re-plan from the checkpoint's.
+    checkpoint = 4 * kill_at
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    whole.mkdir()
+    resumed.mkdir()
+    train(whole, schedule=schedule)
+    with pytest.raises(Killed):
+        train(resumed, kill_at=kill_at, schedule=schedule)
+    steps = [int(r[0]) for r in rows_without_elapsed(resumed / "metrics.csv")[1:]]
+    assert checkpoint not in steps and max(steps) > checkpoint
+    summary = train(resumed, schedule=schedule)
+    assert summary["resumed_from_step"] == checkpoint
+    assert rows_without_elapsed(resumed / "metrics.csv") == rows_without_elapsed(
+        whole / "metrics.csv"
+    )
 
 
 def test_epoch_batches_depend_only_on_the_seed_and_the_step():

@@ -2,6 +2,11 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -10,6 +15,9 @@ import pytest
 from keras_grok.callbacks import TrainingCheckpoint
 from keras_grok.models import modular_mlp
 from keras_grok.runs.run_folder import (
+    RunFolder,
+    RunFolderError,
+    config_fingerprint,
     read_metrics,
     truncate_metrics,
     write_json_atomic,
@@ -78,3 +86,91 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="does not match this model"):
         TrainingCheckpoint.restore(tmp_path / "c.npz", bigger)
     assert TrainingCheckpoint.restore(tmp_path / "absent.npz", bigger) is None
+
+
+def record(seed=0, recipe="recipes/modadd.py"):
+    return {"recipe": recipe, "backend": "jax", "seed": seed, "config": {"p": 7}}
+
+
+def test_a_checkpoint_carries_its_configs_fingerprint_and_last_row(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.write_config(record())
+    folder.metrics.write_text("step,elapsed\n1,0.1\n")
+    model = compiled_model(0)
+    model.fit(
+        np.zeros((2, 2), "int32"),
+        np.zeros(2, "int32"),
+        verbose=0,
+        callbacks=[TrainingCheckpoint(folder.checkpoint, every_seconds=0)],
+    )
+    state = TrainingCheckpoint.restore(folder.checkpoint, compiled_model(1))
+    assert state.fingerprint == config_fingerprint(record())
+    assert state.fingerprint != config_fingerprint(record(seed=1))
+    assert state.last_row == 1
+    # Named by another path, the same recipe file is the same recipe.
+    absolute = str(Path("recipes/modadd.py").resolve())
+    assert config_fingerprint(record(recipe=absolute)) == state.fingerprint
+    folder.check_matches(record(recipe=absolute))
+
+
+def test_a_checkpoint_written_before_fingerprints_still_resumes(tmp_path):
+    model = compiled_model(0)
+    arrays = {f"weight_{i}": to_numpy(w) for i, w in enumerate(model.weights)}
+    model.optimizer.build(model.trainable_variables)
+    arrays.update(
+        (f"optimizer_{i}", to_numpy(v)) for i, v in enumerate(model.optimizer.variables)
+    )
+    np.savez(tmp_path / "old.npz", epoch=2, step=4, elapsed=1.5, **arrays)
+    state = TrainingCheckpoint.restore(tmp_path / "old.npz", compiled_model(1))
+    assert (state.step, state.fingerprint, state.last_row) == (4, "", None)
+
+
+def test_clear_removes_everything_a_run_owns_and_nothing_else(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.write_config(record())
+    for path in (folder.metrics, folder.figure, *folder.tables):
+        path.write_text("x")
+    child = folder.child("wd=0.1-seed=0")
+    child.path.mkdir(parents=True)
+    for path in (child.config, child.metrics, child.log):
+        path.write_text("x")
+    (tmp_path / ".summary.json.abc123.tmp").write_text("half")
+    (tmp_path / "notes.txt").write_text("mine")
+    folder.clear()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_locked_folder_loses_the_temporary_files_of_interrupted_writes(tmp_path):
+    (tmp_path / ".metrics.csv.k2j4.tmp").write_text("half a row")
+    (tmp_path / "keep.tmp").write_text("not ours")
+    with RunFolder(tmp_path).lock():
+        assert not (tmp_path / ".metrics.csv.k2j4.tmp").exists()
+    assert (tmp_path / "keep.tmp").exists()
+
+
+def _state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_lock_left_by_a_killed_or_replaced_process_is_taken_over(tmp_path):
+    lock = tmp_path / ".lock"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(str(child.pid))
+        with pytest.raises(RunFolderError, match="in use by process"):
+            RunFolder(tmp_path).lock().__enter__()
+        child.kill()  # not reaped yet: a zombie that kill(pid, 0) still finds
+        deadline = time.monotonic() + 10
+        while _state(child.pid) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with RunFolder(tmp_path).lock():
+            assert lock.read_text().split()[0] == str(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    lock.write_text(f"{os.getpid()} 1")  # this process id, another start time
+    with RunFolder(tmp_path).lock():
+        pass
+    assert not lock.exists()

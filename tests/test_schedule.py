@@ -46,5 +46,5 @@ def test_unknown_schedule_specs_raise(spec):
 def test_steps_start_at_one():
     with pytest.raises(ValueError, match=">= 1"):
         Schedule((0, 1))
-    with pytest.raises(ValueError, match="ratio must be > 1"):
+    with pytest.raises(ValueError, match="ratio must be a finite number > 1"):
         geometric_schedule(10, ratio=1.0)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -170,3 +174,53 @@ def test_a_tiny_digits_sweep_aggregates_and_never_reruns_finished_runs(tmp_path)
     assert "start" not in again.output
     assert (kept.read_bytes(), kept.stat().st_mtime_ns) == before
     assert (out / "summary.json").exists()
+
+
+SLEEPING_SWEEP = """
+import sys
+from pathlib import Path
+
+from keras_grok.sweeps.sweep import SweepRun, run_all
+
+CONFIG = {"seed": 0}
+SCRIPT = (
+    "import os, sys, time; "
+    "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
+)
+
+
+def run(config, out_dir, verbose=True):
+    child = Path(out_dir) / "runs" / "child"
+    command = (sys.executable, "-c", SCRIPT, str(child / "pid"))
+    run_all([SweepRun(1.0, 0, child, command)], 1, print)
+    return {}
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_to_a_sweep_ends_its_runs_and_exits_with_one_line(tmp_path):
+    recipe = tmp_path / "sleeping_sweep.py"
+    recipe.write_text(SLEEPING_SWEEP)
+    out = tmp_path / "sweep"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "keras_grok.cli", "run", str(recipe)]
+        + ["--backend", keras.backend.backend(), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pid_file = out / "runs" / "child" / "pid"
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and sweep.poll() is None, sweep.stderr
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    sweep.send_signal(signal.SIGTERM)
+    _, stderr = sweep.communicate(timeout=60)
+    errors = [line for line in stderr.splitlines() if line.startswith("Error")]
+    assert sweep.returncode == 128 + signal.SIGTERM, stderr
+    assert len(errors) == 1 and "SIGTERM" in errors[0], stderr
+    assert "Traceback" not in stderr
+    with pytest.raises(ProcessLookupError):  # ended and reaped, not orphaned
+        os.kill(child, 0)
+    assert not (out / ".lock").exists()

@@ -29,6 +29,7 @@ from keras_grok.callbacks.schedule import (
     resolve_schedule,
 )
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
+from keras_grok.callbacks.spectral_density_monitor import SpectralDensityMonitor
 from keras_grok.callbacks.step_progress import StepProgress
 from keras_grok.callbacks.training_checkpoint import TrainingCheckpoint
 
@@ -48,6 +49,7 @@ __all__ = [
     "PassResults",
     "Schedule",
     "ScheduledMonitor",
+    "SpectralDensityMonitor",
     "StepProgress",
     "TrainingCheckpoint",
     "every_schedule",

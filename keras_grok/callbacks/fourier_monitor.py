@@ -15,6 +15,7 @@ from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.data.modular import OPERATIONS, canonical_operation
 from keras_grok.measures import fourier
+from keras_grok.measures.float64 import float64_scope
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import (
     LabelledData,
@@ -217,6 +218,33 @@ class FourierMonitor(ScheduledMonitor):
             f"p = {self.p} rows; name the token embedding with embedding=..."
         )
 
+    def key_frequencies_of(self, model: keras.Model) -> tuple[int, ...]:
+        """The ``num_key_frequencies`` strongest frequencies of ``model``'s embedding.
+
+        Nanda et al. (arXiv 2301.05217) take the key frequencies of the final
+        model and use them at every checkpoint; pass these as
+        ``key_frequencies`` to measure a run that way (``keras-grok measure``
+        does, by default).
+        """
+        ops = keras.ops
+        table = ops.convert_to_tensor(self._find_embedding(model).embeddings)
+        norms = fourier.embedding_spectrum(table, self.p)
+        keys = fourier.key_frequencies(
+            _without_nyquist(norms, self.p), self.num_key_frequencies
+        )
+        return tuple(int(f) for f in ops.convert_to_numpy(keys))
+
+    def prepare_after_the_fact(self, model: keras.Model) -> None:
+        """Fixes the key frequencies to those of the trained ``model``.
+
+        Called before a run's lenses are measured after the fact
+        (``train_and_record(after_the_fact=...)``): every step is then measured
+        with the final model's key frequencies, as Nanda et al. do. Keys given
+        as ``key_frequencies`` are kept.
+        """
+        if self.fixed_frequencies is None:
+            self.fixed_frequencies = self.key_frequencies_of(model)
+
     def measure(self, step: int, results: PassResults) -> dict[str, float]:
         ops = keras.ops
         table = ops.convert_to_tensor(self._layer.embeddings)
@@ -249,32 +277,37 @@ class FourierMonitor(ScheduledMonitor):
     def _losses(self, results: PassResults, keys: tuple[int, ...]) -> dict:
         if not self.defined:
             return {f"{s}_{m}": math.nan for s in self.data for m in LOSS_METRICS}
-        logits = np.zeros((self.p**2, self.p), dtype="float32")
+        # Float64, as Nanda et al. compute: after grokking the restricted loss is
+        # ~4e-6 nats, below float32's resolution of a loss near log p.
+        logits = np.zeros((self.p**2, self.p), dtype="float64")
         labels = np.zeros((self.p**2,), dtype="int32")
         for split, data in self.data.items():
             rows = self._rows[split]
             logits[rows] = results.get(self._request, data).reshape(len(rows), -1)
             labels[rows] = data.labels
-        component = fourier.key_frequency_component(
-            logits, self.p, self.op, keys, self.directions
-        )
         values = {}
-        for split in self.data:
-            rows = self._rows[split]
-            for name, loss in (
-                ("restricted_loss", fourier.restricted_loss),
-                ("excluded_loss", fourier.excluded_loss),
-            ):
-                values[f"{split}_{name}"] = loss(
-                    logits,
-                    labels,
-                    self.p,
-                    self.op,
-                    keys,
-                    rows,
-                    self.directions,
-                    component=component,
-                )
+        with float64_scope():
+            table = keras.ops.convert_to_tensor(logits, "float64")
+            component = fourier.key_frequency_component(
+                table, self.p, self.op, keys, self.directions
+            )
+            for split in self.data:
+                rows = self._rows[split]
+                for name, loss in (
+                    ("restricted_loss", fourier.restricted_loss),
+                    ("excluded_loss", fourier.excluded_loss),
+                ):
+                    value = loss(
+                        table,
+                        labels,
+                        self.p,
+                        self.op,
+                        keys,
+                        rows,
+                        self.directions,
+                        component=component,
+                    )
+                    values[f"{split}_{name}"] = float(keras.ops.convert_to_numpy(value))
         return values
 
     def summary(self) -> dict:

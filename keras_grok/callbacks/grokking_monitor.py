@@ -47,7 +47,8 @@ class GrokkingMonitor(ScheduledMonitor):
         test_threshold: test accuracy that counts as generalized; None takes
             ``threshold``. Defaults to `None`.
         patience: if not None, stop training at the first measurement at least
-            ``patience`` steps after ``generalized_at``. Defaults to `None`.
+            ``patience`` steps after ``generalized_at``; needs ``test_data``.
+            Defaults to `None`.
         batch_size: rows per compiled call. Defaults to `16384`.
 
     Example:
@@ -96,6 +97,13 @@ class GrokkingMonitor(ScheduledMonitor):
             if patience is None
             else validate_int_arg(patience, "patience", minimum=0)
         )
+        if self.patience is not None and test_data is None:
+            raise ValueError(
+                "patience stops training a number of steps after test accuracy "
+                "reaches test_threshold, so it needs test_data; without it "
+                "training would never stop early. Pass test_data=(x_test, y_test) "
+                f"or patience=None. Received: patience={patience}, test_data=None"
+            )
         self.wall_time = 0.0
         self.diverged_at: int | None = None
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
+
 NEVER = 2**62  # "no further measurement": beyond any run's last step
 
 
@@ -25,15 +27,15 @@ class Schedule:
     """A sorted, duplicate-free set of training steps (counted from 1) to measure at.
 
     ``step in schedule`` is a set look-up, cheap enough for a per-batch hook.
+    Steps are whole numbers >= 1; a fractional step (e.g. from
+    ``np.geomspace``) is refused rather than truncated: round the steps first.
     """
 
     steps: tuple[int, ...]
     _lookup: frozenset[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        steps = tuple(sorted({int(s) for s in self.steps}))
-        if steps and steps[0] < 1:
-            raise ValueError(f"Scheduled steps must be >= 1. Received: {steps[0]}")
+        steps = tuple(sorted({_step(s) for s in self.steps}))
         object.__setattr__(self, "steps", steps)
         object.__setattr__(self, "_lookup", frozenset(steps))
 
@@ -157,8 +159,7 @@ def geometric_schedule(total_steps: int, ratio: float = 1.3) -> Schedule:
         ratio: growth factor between consecutive measurements, > 1.
             Defaults to `1.3`.
     """
-    if ratio <= 1:
-        raise ValueError(f"ratio must be > 1. Received: ratio={ratio}")
+    ratio = validate_float_arg(ratio, "ratio", minimum=1.0, allow_minimum=False)
     _check_total(total_steps)
     count = int(np.log(total_steps) / np.log(ratio)) + 2
     steps = {int(ratio**n) for n in range(count)}
@@ -177,16 +178,25 @@ def omnigrok_schedule(total_steps: int) -> Schedule:
     return Schedule(tuple(s for s in steps if s <= total_steps) + (total_steps,))
 
 
+def _step(step) -> int:
+    """A scheduled step as an int; ValueError for a fractional or a step < 1."""
+    try:
+        return validate_int_arg(step, "step", minimum=1)
+    except ValueError:
+        raise ValueError(
+            "Scheduled steps must be whole numbers >= 1 (round fractional steps, "
+            f"e.g. np.unique(np.round(steps)).astype(int)). Received: step={step!r}"
+        ) from None
+
+
 def _check_total(total_steps: int) -> None:
-    if int(total_steps) < 1:
-        raise ValueError(f"total_steps must be >= 1. Received: {total_steps}")
+    validate_int_arg(total_steps, "total_steps", minimum=1)
 
 
 def every_schedule(total_steps: int, stride: int) -> Schedule:
     """Every ``stride``-th step, plus the first and the last: a dense reference."""
     _check_total(total_steps)
-    if int(stride) < 1:
-        raise ValueError(f"stride must be >= 1. Received: stride={stride}")
+    validate_int_arg(stride, "stride", minimum=1)
     return Schedule((1, *range(stride, total_steps + 1, stride), total_steps))
 
 

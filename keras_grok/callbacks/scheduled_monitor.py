@@ -15,14 +15,16 @@ metrics from it.
 from __future__ import annotations
 
 import math
+import sys
 
 import keras
 
 from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
 from keras_grok.callbacks.measurement_requests import PassResults, Request
 from keras_grok.callbacks.schedule import NEVER, ScheduleSpec, resolve_schedule
+from keras_grok.losses import is_sparse_loss
 from keras_grok.runs.figures import Panel
-from keras_grok.utils.argument_validation import LabelledData
+from keras_grok.utils.argument_validation import LabelledData, validate_int_arg
 
 _UNKNOWN_LENGTH_STEPS = 2**31 - 1
 
@@ -75,12 +77,8 @@ class ScheduledMonitor(keras.callbacks.Callback):
         super().__init__()
         if isinstance(schedule, str):
             resolve_schedule(schedule, 1)  # a bad spec fails here, not mid-fit
-        if int(batch_size) < 1:
-            raise ValueError(
-                f"batch_size must be >= 1. Received: batch_size={batch_size}"
-            )
         self.schedule_spec = schedule
-        self.batch_size = int(batch_size)
+        self.batch_size = validate_int_arg(batch_size, "batch_size")
         self.schedule = None
         self.records: list[dict[str, float]] = []
         self._next_due = NEVER
@@ -127,6 +125,8 @@ class ScheduledMonitor(keras.callbacks.Callback):
         # On JAX every read of `self.model` copies the training state into the
         # model's variables (Keras' Callback.model syncs): read it once here.
         self._trained_model = self.model
+        self._check_model(self._trained_model)
+        _check_callback_order(self)
         start = current_step(self._trained_model)
         steps_per_epoch = self.params.get("steps") if self.params else None
         epochs = self.params.get("epochs", 1) if self.params else 1
@@ -146,7 +146,39 @@ class ScheduledMonitor(keras.callbacks.Callback):
         )
         self._coordinator = MeasurementCoordinator.of(self._trained_model)
         self._coordinator.attach(self, self.params)
-        self.advance(start if self.records else start - 1, self._coordinator.history())
+        # The next step follows from the last measured one, as it did when that
+        # step was measured: a resumed run (its checkpoint a few steps after the
+        # last row) then measures where the uninterrupted run did.
+        last = self.records[-1]["step"] if self.records else start - 1
+        self.advance(last, self._coordinator.history())
+
+    def _check_model(self, model: keras.Model) -> None:
+        """Refuses a model this monitor cannot measure, before the first step."""
+        name = type(self).__name__
+        if not getattr(model, "compiled", False):
+            raise ValueError(
+                f"{name} measures a compiled model (it reads the model's loss and "
+                "optimizer steps): call model.compile(optimizer, loss) first. "
+                f"Received: model={getattr(model, 'name', model)!r}, not compiled"
+            )
+        if not is_sparse_loss(getattr(model, "loss", None)):
+            return
+        data_sets = getattr(self, "data", None)
+        names = (
+            {id(d): f"{s}_data" for s, d in data_sets.items()}
+            if isinstance(data_sets, dict)
+            else {}
+        )
+        for _, data in self.needs():
+            if data.y.ndim == 2 and data.y.shape[1] > 1:
+                where = names.get(id(data), "the monitored data")
+                raise ValueError(
+                    f"{name}: the model's loss {_loss_name(model.loss)} takes integer "
+                    f"class indices, but {where} holds one-hot rows. Pass integer "
+                    "labels (y.argmax(axis=-1)) or compile with a loss for one-hot "
+                    "targets (e.g. keras.losses.CategoricalCrossentropy). "
+                    f"Received: {where} targets of shape {data.y.shape}"
+                )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._completed
@@ -185,3 +217,44 @@ class ScheduledMonitor(keras.callbacks.Callback):
     def advance(self, step: int, history: list[dict]) -> None:
         """Finds the next step to measure at, after ``step``."""
         self._next_due = self.schedule.next_after(step, history)
+
+
+_LOG_WRITERS = (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)
+
+
+def _check_callback_order(monitor: ScheduledMonitor) -> None:
+    """Refuses a CSVLogger or TensorBoard placed before ``monitor`` in ``fit``.
+
+    A monitor adds its metrics to the epoch-end ``logs`` when its own
+    ``on_epoch_end`` runs, and Keras calls the callbacks in list order, so a
+    ``CSVLogger`` earlier in the list fixes its columns without them (and
+    ``TensorBoard`` writes without them): every monitor column would be lost
+    silently. Callbacks do not see the list they are in, so the list is read
+    from the calling ``CallbackList``'s frame; nothing is checked when the hook
+    is called some other way.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.CallbackList):
+            break
+        frame = frame.f_back
+    else:
+        return
+    callbacks = list(owner.callbacks)
+    if not any(c is monitor for c in callbacks):
+        return
+    position = next(i for i, c in enumerate(callbacks) if c is monitor)
+    for writer in callbacks[:position]:
+        if isinstance(writer, _LOG_WRITERS):
+            raise ValueError(
+                f"{type(writer).__name__} comes before {type(monitor).__name__} in "
+                "fit's callbacks, so it would write every epoch without the "
+                "monitor's metrics. Put the monitors before CSVLogger and "
+                "TensorBoard: callbacks=[monitor, ..., csv_logger]. Received: "
+                f"callbacks={[type(c).__name__ for c in callbacks]}"
+            )
+
+
+def _loss_name(loss) -> str:
+    return getattr(loss, "name", None) or getattr(loss, "__name__", None) or repr(loss)

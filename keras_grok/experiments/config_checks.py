@@ -2,12 +2,20 @@
 
 Each check raises ``ValueError`` naming the key and the value
 ("learning_rate must be a finite number > 0. Received: learning_rate=-1.0"), so
-the command line can refuse a config before it touches the run folder.
+the command line can refuse a config before it touches the run folder. Besides
+each value's range, the checks bound what a config would cost before anything is
+allocated: the memory of its model and measurement pass (``check_memory``), the
+work of one measurement pass (``check_modular``), the length of its measurement
+schedules (``check_schedules``), and they refuse keys the chosen task would not
+read (``check_unused_keys``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,14 +28,51 @@ from keras_grok.utils.argument_validation import (
     validate_int_arg,
 )
 
-MAX_MODULUS = 3000
-"""Largest modulus ``p``: the task holds ``p**2`` pairs (9 million at 3,000)."""
+MAX_MODULUS = 1000
+"""Largest modulus ``p``: the task holds ``p**2`` pairs (a million at 1,000), all
+read by every measurement pass; the pass's cost bounds ``p`` further
+(``MAX_PASS_MACS``). At p=3000 (9 million pairs) even 8-wide layers wrote no
+metrics row within 250 s and held 2.3 GB (JAX, a 2-core CPU shared with other
+jobs)."""
 
 MAX_WIDTH = 65536
-"""Largest layer width: wider layers would not fit in memory at any depth."""
+"""Largest layer width; the memory estimate (``check_memory``) bounds it further."""
 
 MAX_DEPTH = 64
 """Largest number of hidden layers or transformer blocks."""
+
+MAX_SEED = 2**32 - 1
+"""Largest seed: NumPy's global seed (``keras.utils.set_random_seed``) is 32-bit."""
+
+MAX_MEASUREMENTS = 100_000
+"""Most measurements a schedule may list (each is a pass over the measured sets)."""
+
+MAX_SCHEDULE_TERMS = 1_000_000
+"""Most powers of a geometric ratio a schedule may enumerate before ``max_steps``."""
+
+MAX_PASS_MACS = 1e12
+"""Most multiply-adds one measurement pass of a modular task may take. A pass over
+the 1,000,000 pairs of p=1000 through the default MLP (517k parameters, 5e11
+multiply-adds) took 7.8 s on JAX on a shared 2-core CPU (66 GMAC/s); p=3000 with
+the default widths would take 1.2e13, minutes per measurement."""
+
+PASS_CHUNK = 16384
+"""Rows per compiled call of the measurement pass (the monitors' ``batch_size``)."""
+
+IMAGE_PIXELS = {"mnist": 784, "fashion_mnist": 784, "cifar10": 3072, "digits": 64}
+"""Inputs of one image of each set (the MLP's first layer reads them all)."""
+
+OPTIMIZER_SLOTS = {"adamw": 2, "sgd": 1}
+"""Variables per parameter that each optimizer keeps (AdamW: two moments)."""
+
+
+def memory_budget() -> int:
+    """The bytes a run may plan to use: half of this machine's physical memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        total = 16 * 2**30
+    return total // 2
 
 
 def check_ints(
@@ -85,35 +130,309 @@ def check_list(config: dict, key: str, check) -> None:
             raise ValueError(f"{error} (in {key}={list(items)!r})") from None
 
 
+def validate_seed(seed, name: str) -> int:
+    """Returns ``seed`` if it is an integer in ``[0, MAX_SEED]``."""
+    value = validate_int_arg(seed, name, minimum=0)
+    if value > MAX_SEED:
+        raise ValueError(
+            f"{name} must be an integer <= {MAX_SEED}. Received: {name}={seed!r}"
+        )
+    return value
+
+
 def check_choice(config: dict, key: str, allowed: Iterable[str]) -> None:
     """``config[key]`` is one of ``allowed``."""
     validate_choice_arg(config[key], key, allowed)
 
 
-def check_schedules(config: dict, keys: Iterable[str]) -> None:
-    """Each of ``keys`` (those present) is a schedule spec (see resolve_schedule)."""
+def check_schedules(
+    config: dict, keys: Iterable[str], steps_key: str = "max_steps"
+) -> None:
+    """Each of ``keys`` (those present) is a schedule spec (see resolve_schedule)
+    of at most ``MAX_MEASUREMENTS`` steps for a run of ``config[steps_key]`` steps.
+
+    The length is computed from the spec before the schedule is listed, so a
+    ratio next to 1 or a stride of 1 over a billion steps is refused at once.
+    """
+    total = max(int(config.get(steps_key, 1)), 1)
     for key in keys:
+        if key not in config:
+            continue
+        try:
+            count = schedule_length(config[key], total)
+            if count > MAX_MEASUREMENTS:
+                raise ValueError(
+                    f"it lists {count:,} measurements over {steps_key}={total}, "
+                    f"more than the {MAX_MEASUREMENTS:,} a run may take; choose a "
+                    "sparser schedule"
+                )
+            resolve_schedule(config[key], total)
+        except ValueError as error:
+            raise ValueError(f"{key}={config[key]!r}: {error}") from None
+
+
+def schedule_length(spec, total_steps: int) -> int:
+    """Measurements a schedule spec lists over ``total_steps`` (adaptive: at most).
+
+    Raises:
+        ValueError: a geometric ratio that is not finite, or so near 1 that
+            listing it would enumerate more than ``MAX_SCHEDULE_TERMS`` powers.
+    """
+    if not isinstance(spec, str):
+        return 0  # a Schedule or a list: already listed
+    name, _, argument = spec.partition(":")
+    if name == "geometric" and argument:
+        try:
+            ratio = float(argument)
+        except ValueError:
+            return 0  # resolve_schedule names the problem
+        if not math.isfinite(ratio):
+            raise ValueError(f"ratio must be a finite number > 1. Received: {ratio}")
+        if ratio > 1:
+            terms = math.log(total_steps) / math.log(ratio)
+            if terms > MAX_SCHEDULE_TERMS:
+                raise ValueError(
+                    f"a ratio this near 1 enumerates {terms:.2g} powers before step "
+                    f"{total_steps} (at most {MAX_SCHEDULE_TERMS:,}); use every:N "
+                    "for a dense schedule"
+                )
+            return min(int(terms) + 2, total_steps)
+    if name == "every" and argument.strip().isdigit() and int(argument) >= 1:
+        return total_steps // int(argument) + 2
+    return 0  # adaptive, omnigrok, geometric: bounded by their ratios
+
+
+def check_memory(
+    config: dict,
+    keys: Iterable[str],
+    parameters: int,
+    slots: int,
+    pass_width: int,
+) -> None:
+    """Refuses a model and measurement pass that cannot fit in memory.
+
+    The estimate is ``parameters x 4 bytes x (weights + gradients + slots)`` for
+    training, plus the measurement pass's largest arrays (``PASS_CHUNK`` rows of
+    ``pass_width`` float32 outputs: logits and features), against
+    ``memory_budget()``.
+
+    Args:
+        config: the config, for the message.
+        keys: the keys that set the size (named in the message with their values).
+        parameters: the model's parameters.
+        slots: the optimizer's variables per parameter.
+        pass_width: outputs per row of the measurement pass.
+
+    Raises:
+        ValueError: the estimate exceeds the budget.
+    """
+    training = parameters * 4 * (2 + slots)
+    measuring = PASS_CHUNK * pass_width * 4
+    total = training + measuring
+    budget = memory_budget()
+    if total > budget:
+        raise ValueError(
+            f"the model has {parameters:,} parameters: training needs about "
+            f"{training / 1e9:.1f} GB ({parameters:,} x 4 bytes x (weights, "
+            f"gradients and {slots} optimizer slots)) and measuring "
+            f"{measuring / 1e9:.1f} GB, more than the budget of "
+            f"{budget / 1e9:.1f} GB (half this machine's memory). Received: "
+            + ", ".join(f"{k}={config[k]!r}" for k in keys if k in config)
+        )
+
+
+def modular_parameters(config: dict) -> int:
+    """Parameters of the modular model ``config`` names (see build_modular_model)."""
+    p, width = config["p"], config["embed_dim"]
+    if config["model"] == "mlp":
+        hidden, depth = config["hidden"], config.get("depth", 1)
+        layers = 2 * width * hidden + hidden + (depth - 1) * (hidden + 1) * hidden
+        return p * width + layers + (hidden + 1) * p
+    # modular_transformer's defaults: an MLP of 512, a position table of one row
+    # per token, logits over every token.
+    d_mlp, vocab = 512, p + 2
+    block = 4 * width * width + 4 * width + 2 * width * d_mlp + d_mlp + 5 * width
+    tables = 2 * vocab * width
+    return tables + config["transformer_layers"] * block + (width + 1) * vocab
+
+
+def check_image_model(config: dict, num_classes: int) -> None:
+    """An image config's model fits in memory (the MLP's size grows with ``hidden``)."""
+    if config["model"] != "mlp":
+        return  # the other image models have fixed sizes
+    pixels, hidden = IMAGE_PIXELS[config["dataset"]], config["hidden"]
+    parameters = (pixels + 1) * hidden + (hidden + 1) * hidden
+    parameters += (hidden + 1) * num_classes
+    slots = OPTIMIZER_SLOTS[config["optimizer"]]
+    check_memory(config, ("hidden",), parameters, slots, num_classes + hidden)
+
+
+def check_image_subset(config: dict, num_classes: int) -> None:
+    """Collapse and the information plane need every class in the measured sets.
+
+    A training subset (``train_size``) or test set (``test_size``) of fewer
+    images than classes, stratified or not, cannot hold every class.
+    """
+    if not (config.get("collapse") or config.get("information")):
+        return
+    for key in ("train_size", "test_size"):
+        if 0 < config[key] < num_classes:
+            raise ValueError(
+                f"{key} must be 0 (the default size) or >= the {num_classes} "
+                "classes: collapse and the information plane need every class "
+                f"among the measured images (or set collapse=false, information=''). "
+                f"Received: {key}={config[key]}"
+            )
+
+
+def check_every_class(labels: Mapping[str, np.ndarray], num_classes: int) -> None:
+    """Each named label set holds every one of ``num_classes`` classes.
+
+    For a loaded subset (e.g. the first ``train_size`` images), before training.
+    """
+    for key, values in labels.items():
+        missing = num_classes - len(np.unique(values))
+        if missing:
+            raise ValueError(
+                f"the {len(values)} images of {key} hold {num_classes - missing} of "
+                f"the {num_classes} classes; collapse and the information plane "
+                f"need every class: raise {key}, set stratified=true, or set "
+                f"collapse=false. Received: {key}={len(values)}"
+            )
+
+
+def check_device_count(devices) -> None:
+    """A count of devices (``devices=N``) is at most the devices here."""
+    count = devices
+    if isinstance(devices, str) and devices.strip().isdigit():
+        count = int(devices.strip())
+    if isinstance(count, bool) or not isinstance(count, int):
+        return
+    import keras  # the backend is chosen by now
+
+    available = keras.distribution.list_devices()
+    if count > len(available):
+        raise ValueError(
+            f"only {len(available)} device(s) here ({', '.join(available)}). "
+            f"Received: devices={devices!r}"
+        )
+
+
+def check_unused_keys(
+    config: dict, defaults: Mapping, unused: Iterable[str], reason: str
+) -> None:
+    """Refuses a key set away from its default that the run would not read.
+
+    Args:
+        config: the config.
+        defaults: the recipe's defaults.
+        unused: the keys the chosen variant does not read.
+        reason: why, for the message (e.g. ``"task=digits trains paper A's
+            MLP"``).
+    """
+    changed = [k for k in unused if k in config and config[k] != defaults[k]]
+    if changed:
+        values = ", ".join(f"{k}={config[k]!r}" for k in changed)
+        raise ValueError(
+            f"{reason}, which does not read {', '.join(changed)}; leave "
+            f"{'it' if len(changed) == 1 else 'them'} at the default. "
+            f"Received: {values}"
+        )
+
+
+MODEL_ONLY_KEYS = {"mlp": ("hidden", "depth"), "transformer": ("transformer_layers",)}
+"""The keys of a modular config that only one model reads."""
+
+
+def check_model_keys(config: dict, defaults: Mapping) -> None:
+    """Refuses a key set for the modular model the config does not build.
+
+    E.g. ``hidden`` with ``model=transformer``, whose width is ``embed_dim``.
+    """
+    model = config["model"]
+    unused = [
+        k for other, keys in MODEL_ONLY_KEYS.items() if other != model for k in keys
+    ]
+    check_unused_keys(config, defaults, unused, f"model={model!r} builds the {model}")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The numbers one config key may hold: a declarative constraint.
+
+    Args:
+        kind: ``int`` or ``float`` (a float must be finite).
+        minimum: the smallest value. Defaults to `0`.
+        maximum: the largest value, or None. Defaults to `None`.
+        open_minimum: whether ``minimum`` itself is refused. Defaults to `False`.
+        open_maximum: whether ``maximum`` itself is refused. Defaults to `False`.
+
+    Example:
+    ```python
+    check_ranges(config, {"epsilon": Range(float, open_minimum=True)})
+    ```
+    """
+
+    kind: type
+    minimum: float = 0
+    maximum: float | None = None
+    open_minimum: bool = False
+    open_maximum: bool = False
+
+    def check(self, config: dict, key: str) -> None:
+        """Raises ValueError naming ``key`` and its value if it is out of range."""
+        value = config[key]
+        if self.kind is int:
+            check_ints(config, (key,), int(self.minimum), self.maximum)
+        else:
+            validate_float_arg(
+                value,
+                key,
+                minimum=self.minimum,
+                allow_minimum=not self.open_minimum,
+                maximum=self.maximum,
+            )
+        if self.open_maximum and value >= self.maximum:
+            raise ValueError(
+                f"{key} must be < {self.maximum:g}. Received: {key}={value!r}"
+            )
+
+
+def check_ranges(config: dict, ranges: Mapping[str, Range]) -> None:
+    """Each key of ``ranges`` that ``config`` has lies in its range."""
+    for key, allowed in ranges.items():
         if key in config:
-            try:
-                resolve_schedule(config[key], max(int(config.get("max_steps", 1)), 1))
-            except ValueError as error:
-                raise ValueError(f"{key}={config[key]!r}: {error}") from None
+            allowed.check(config, key)
+
+
+TRAINING_RANGES = {
+    "learning_rate": Range(float, open_minimum=True),
+    "weight_decay": Range(float),
+    "beta_2": Range(float, maximum=1.0, open_maximum=True),
+    "checkpoint_seconds": Range(float),
+    "threshold": Range(float, maximum=1.0, open_minimum=True),
+    "test_threshold": Range(float, maximum=1.0, open_minimum=True),
+    "batch_size": Range(int, 1),
+    "max_steps": Range(int, 1, 10**9),
+    "seed": Range(int, 0, MAX_SEED),
+    "patience": Range(int, -1),
+}
+"""The ranges of the keys every training recipe shares."""
+
+MODULAR_RANGES = {
+    **TRAINING_RANGES,
+    "p": Range(int, 2, MAX_MODULUS),
+    "embed_dim": Range(int, 1, MAX_WIDTH),
+    "hidden": Range(int, 1, MAX_WIDTH),
+    "depth": Range(int, 1, MAX_DEPTH),
+    "transformer_layers": Range(int, 1, MAX_DEPTH),
+}
+"""The ranges of a modular-arithmetic config's keys."""
 
 
 def check_training(config: dict) -> None:
     """The keys every training recipe shares: optimizer, length, measuring."""
-    check_floats(config, ("learning_rate",), allow_minimum=False)
-    check_floats(config, ("weight_decay", "checkpoint_seconds"))
-    check_floats(config, ("beta_2",), maximum=1.0, allow_minimum=True)
-    if "beta_2" in config and config["beta_2"] >= 1:
-        raise ValueError(f"beta_2 must be < 1. Received: beta_2={config['beta_2']}")
-    check_floats(
-        config, ("threshold", "test_threshold"), allow_minimum=False, maximum=1.0
-    )
-    check_ints(config, ("batch_size", "max_steps"))
-    check_ints(config, ("max_steps",), maximum=10**9)
-    check_ints(config, ("seed",), minimum=0)
-    check_ints(config, ("patience",), minimum=-1)
+    check_ranges(config, TRAINING_RANGES)
     check_schedules(config, ("schedule",))
 
 
@@ -123,11 +442,30 @@ def check_modular(config: dict) -> None:
     The task (``p``, ``op``, ``train_fraction``) is checked by building its data
     set, which takes milliseconds.
     """
-    check_training(config)
+    check_ranges(config, MODULAR_RANGES)
+    check_schedules(config, ("schedule",))
     check_choice(config, "model", MODULAR_MODELS)
-    check_ints(config, ("p",), minimum=2, maximum=MAX_MODULUS)
-    check_ints(config, ("embed_dim", "hidden"), maximum=MAX_WIDTH)
-    check_ints(config, ("depth", "transformer_layers"), maximum=MAX_DEPTH)
+    if config["model"] == "transformer" and config["embed_dim"] % 4:
+        raise ValueError(
+            "embed_dim (the transformer's d_model) must be a multiple of its 4 "
+            f"heads. Received: embed_dim={config['embed_dim']}"
+        )
+    parameters = modular_parameters(config)
+    width = "hidden" if config["model"] == "mlp" else "embed_dim"
+    sizes = ("p", "embed_dim", "hidden", "depth")
+    if config["model"] == "transformer":
+        sizes = ("p", "embed_dim", "transformer_layers")
+    check_memory(config, sizes, parameters, 2, config["p"] + config[width])
+    pairs = config["p"] ** 2
+    macs = pairs * parameters * (1 if config["model"] == "mlp" else 4)
+    if macs > MAX_PASS_MACS:
+        raise ValueError(
+            f"one measurement pass reads all p**2 = {pairs:,} pairs through "
+            f"{parameters:,} parameters, {macs:.1e} multiply-adds, more than the "
+            f"{MAX_PASS_MACS:.0e} a pass may take (about 15 s on a 2-core CPU); "
+            f"lower p or the widths. Received: p={config['p']}, "
+            f"{width}={config[width]}"
+        )
     split = modular_dataset(
         config["p"], config["op"], config["train_fraction"], config["seed"]
     )

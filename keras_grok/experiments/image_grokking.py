@@ -12,8 +12,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import keras
-
 from keras_grok.callbacks import CollapseMonitor, InformationPlaneMonitor
 from keras_grok.callbacks.information_plane_monitor import ESTIMATOR_METRICS
 from keras_grok.data.images import IMAGE_DATASETS, load_images
@@ -21,7 +19,10 @@ from keras_grok.data.tfds_source import ensure_prepared
 from keras_grok.experiments.config_checks import (
     MAX_WIDTH,
     check_choice,
+    check_every_class,
     check_floats,
+    check_image_model,
+    check_image_subset,
     check_ints,
     check_schedules,
     check_training,
@@ -34,6 +35,7 @@ from keras_grok.models.image import (
     build_image_model,
 )
 from keras_grok.runs.train_and_record import run_settings, train_and_record
+from keras_grok.utils.random_seed import set_random_seed
 
 SPLIT_SIZES = (
     {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "digits": 1300},
@@ -68,6 +70,11 @@ IMAGE_CONFIG = {
     "seed": 0,
 }
 
+IMAGE_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "mnist.py"
+"""The recipe file that runs this experiment, in the source checkout that holds
+this package (``pip install -e .``). A sweep's runs execute it in their own
+processes (``recipes/weight_decay_sweep.py``), so no recipe has to name another."""
+
 
 def estimators(config: dict) -> tuple[str, ...]:
     """The information-plane estimators the config asks for (maybe none)."""
@@ -94,6 +101,8 @@ def validate_image_config(config: dict) -> None:
             )
     check_floats(config, ("init_scale",), allow_minimum=False)
     check_schedules(config, ("information_schedule",))
+    check_image_model(config, IMAGE_DATASETS[config["dataset"]].num_classes)
+    check_image_subset(config, IMAGE_DATASETS[config["dataset"]].num_classes)
     unknown = set(estimators(config)) - set(ESTIMATOR_METRICS)
     if unknown:
         raise ValueError(
@@ -112,12 +121,15 @@ def prepare_image_data(config: dict) -> None:
             )
         # Offline and fast: load it, so that sizes the set cannot supply
         # (e.g. a stratified subset with too few images of a class) fail now.
-        load_images(
+        split = load_images(
             "digits",
             config["train_size"] or None,
             test_size=config["test_size"] or None,
             stratified=config["stratified"],
         )
+        if config["collapse"] or estimators(config):
+            labels = {"train_size": split.y_train, "test_size": split.y_test}
+            check_every_class(labels, split.num_classes)
         return
     try:
         ensure_prepared(source.tfds_name, config["data_dir"])
@@ -131,7 +143,7 @@ def prepare_image_data(config: dict) -> None:
 def run_image_experiment(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     """Trains the config's model on its image set and records the run in ``out_dir``."""
     prepare_image_data(config)
-    keras.utils.set_random_seed(config["seed"])
+    set_random_seed(config["seed"])
     split = load_images(
         config["dataset"],
         config["train_size"] or None,

@@ -15,7 +15,11 @@ The recipe contract. A recipe file defines:
   became non-finite.
 
 The command line calls ``validate`` and ``prepare`` before it creates or touches
-the run folder. Recipes import the library (``keras_grok``), never each other.
+the run folder, and ``RunFolder.check_resumable`` before ``run`` trains; a
+``RecipeError`` (or ``ValueError``) that ``run`` raises before anything was
+recorded leaves the folder as it found it. A recipe that trains several runs
+keeps them in nested run folders (``RunFolder.child``), so ``--overwrite`` clears
+them too. Recipes import the library (``keras_grok``), never each other.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from keras_grok.measures import (
     information,
     lossy_compression,
     spectral,
+    spectral_density,
     weight_codec,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "information",
     "lossy_compression",
     "spectral",
+    "spectral_density",
     "weight_codec",
 ]

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from keras_grok.measures.spectral import matrix_shape
+from keras_grok.utils.argument_validation import validate_float_arg
 
 _FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
@@ -103,8 +104,7 @@ def quantize(x, bin_size: float) -> np.ndarray:
 
 def codes_of(x, bin_size: float) -> np.ndarray:
     """The grid indices ``round(x / b)`` as int64 (ties to even, as ``np.round``)."""
-    if not bin_size > 0 or not math.isfinite(bin_size):
-        raise ValueError(f"bin_size must be positive and finite. Received: {bin_size}")
+    bin_size = validate_float_arg(bin_size, "bin_size", allow_minimum=False)
     return np.round(np.asarray(x, dtype=np.float64) / bin_size).astype(np.int64)
 
 

@@ -24,11 +24,14 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_grok.losses import per_example_loss
+from keras_grok.losses import is_sparse_loss, per_example_loss
 from keras_grok.measures.coarse_graining import Factorization, factorize
 from keras_grok.measures.complexity_search import global_search, per_matrix_search
 from keras_grok.measures.weight_codec import compressor, naive_size
-from keras_grok.utils.argument_validation import validate_choice_arg
+from keras_grok.utils.argument_validation import (
+    validate_choice_arg,
+    validate_class_labels,
+)
 
 MODES = ("global", "per_matrix")
 """Search modes of ``estimate_complexity``: paper B's one (t, b), or one per weight."""
@@ -215,7 +218,9 @@ def estimate_complexity(
     Args:
         model: a compiled, built model (or pass ``loss_fn``). On JAX during
             ``fit``, call ``model.jax_state_sync()`` first.
-        data: ``(x, y)``: the training batch the loss is measured on.
+        data: ``(x, y)``: the training batch the loss is measured on. With a
+            sparse loss (integer labels), ``y`` must hold class indices of the
+            model's outputs.
         epsilon: the admitted loss increase (in the loss's units, nats for
             cross-entropy), >= 0.
         thresholds: the thresholds to try, in [0, 1].
@@ -258,6 +263,8 @@ def estimate_complexity(
         if not 0 <= t <= 1:
             raise ValueError(f"thresholds must lie in [0, 1]. Received: {t}")
     compressor(codec)
+    if loss_fn is None and is_sparse_loss(getattr(model, "loss", None)):
+        _check_labels(model, data)
     evaluate = WeightLoss(model, data, loss_fn)
     try:
         factors = (
@@ -286,6 +293,15 @@ def estimate_complexity(
         )
     finally:
         evaluate.restore()
+
+
+def _check_labels(model: keras.Model, data: tuple) -> None:
+    """Refuses labels a sparse loss would misread: fractional, negative, >= K."""
+    try:
+        width = int(model.outputs[0].shape[-1])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        width = None  # a subclassed model: its width is known only once it runs
+    validate_class_labels(np.asarray(data[1]), "data labels", width)
 
 
 def _result_estimate(result, evaluate, factors, base_loss, epsilon, mode, codec):

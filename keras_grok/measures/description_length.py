@@ -14,6 +14,11 @@ import math
 import keras
 import numpy as np
 
+from keras_grok.utils.argument_validation import (
+    validate_class_labels,
+    validate_int_arg,
+)
+
 
 def data_bits(
     model: keras.Model, data: tuple, from_logits: bool = True, batch_size: int = 4096
@@ -30,8 +35,9 @@ def data_bits(
             probabilities. Defaults to `True`.
         batch_size: examples per inference call. Defaults to `4096`.
     """
+    batch_size = validate_int_arg(batch_size, "batch_size")
     x, y = data
-    y = np.asarray(y).reshape(-1).astype(np.int64)
+    y = validate_class_labels(np.asarray(y).reshape(-1), "data labels")
     total = 0.0
     for i in range(0, len(x), batch_size):
         out = np.asarray(
@@ -43,6 +49,7 @@ def data_bits(
             log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
         else:
             log_p = np.log(np.clip(rows, 1e-300, None))
+        validate_class_labels(y[i : i + batch_size], "data labels", rows.shape[-1])
         total -= log_p[np.arange(len(rows)), y[i : i + batch_size]].sum()
     return float(total / math.log(2))
 

@@ -27,7 +27,12 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
-from keras_grok.utils.argument_validation import validate_choice_arg
+from keras_grok.measures.float64 import matmul_float64, mean_float64
+from keras_grok.utils.argument_validation import (
+    validate_choice_arg,
+    validate_float_dtype,
+    validate_nonnegative_values,
+)
 
 FOURIER_OPERATIONS = ("a+b", "a-b")
 DIRECTIONS = ("paper", "code")
@@ -181,7 +186,8 @@ def fourier_sparsity(norms, k: int = 5):
     """
     energy = ops.square(ops.convert_to_tensor(norms))
     top, _ = ops.top_k(energy, _check_k(k, energy))
-    return ops.sum(top) / ops.sum(energy)
+    # A share: rounding must not carry it past 1 (1.0000001 was seen in float32).
+    return ops.clip(ops.sum(top) / ops.sum(energy), 0.0, 1.0)
 
 
 def gini_coefficient(values):
@@ -198,11 +204,17 @@ def gini_coefficient(values):
 
     Returns:
         A scalar tensor (NaN when all values are zero).
+
+    Raises:
+        ValueError: ``values`` is empty or holds a negative or non-finite
+            number (the formula assumes shares of a non-negative total).
     """
+    validate_nonnegative_values(ops.convert_to_numpy(values), "values")
     x = ops.sort(ops.convert_to_tensor(values))
     n = x.shape[0]
     ranks = ops.cast(ops.arange(1, n + 1), x.dtype)
-    return 2.0 * ops.sum(ranks * x) / (n * ops.sum(x)) - (n + 1.0) / n
+    gini = 2.0 * ops.sum(ranks * x) / (n * ops.sum(x)) - (n + 1.0) / n
+    return ops.clip(gini, 0.0, 1.0)  # rounding must not carry it outside [0, 1]
 
 
 def squared_weight_norm(weights: Sequence):
@@ -217,10 +229,14 @@ def squared_weight_norm(weights: Sequence):
 
     Returns:
         A float32 scalar tensor.
+
+    Raises:
+        ValueError: a weight has an integer dtype (its square would overflow,
+            e.g. int8); cast it to a float first.
     """
     total = ops.convert_to_tensor(0.0, "float32")
     for w in weights:
-        w = getattr(w, "value", w)
+        w = validate_float_dtype(getattr(w, "value", w), "weights")
         total = total + ops.cast(ops.sum(ops.square(w)), "float32")
     return total
 
@@ -284,12 +300,12 @@ def key_frequency_component(logits, p: int, op: str, frequencies, directions="pa
     if directions == "code":
         scale = 2.0 / p**2
         return scale * (
-            ops.matmul(cos_s, ops.matmul(ops.transpose(cos_s), logits))
-            + ops.matmul(sin_s, ops.matmul(ops.transpose(sin_s), logits))
+            matmul_float64(cos_s, matmul_float64(ops.transpose(cos_s), logits))
+            + matmul_float64(sin_s, matmul_float64(ops.transpose(sin_s), logits))
         )
     # <L, cos(w(s-c))> = sum_c [cos(wc) (cos_s^T L)_c + sin(wc) (sin_s^T L)_c].
-    along_cos = ops.transpose(ops.matmul(ops.transpose(logits), cos_s))  # (K, p)
-    along_sin = ops.transpose(ops.matmul(ops.transpose(logits), sin_s))  # (K, p)
+    along_cos = ops.transpose(matmul_float64(ops.transpose(logits), cos_s))  # (K, p)
+    along_sin = ops.transpose(matmul_float64(ops.transpose(logits), sin_s))  # (K, p)
     cos_t, sin_t = ops.transpose(cos_c), ops.transpose(sin_c)  # (K, p)
     coefficient_cos = ops.sum(along_cos * cos_t + along_sin * sin_t, axis=1)
     coefficient_sin = ops.sum(along_sin * cos_t - along_cos * sin_t, axis=1)
@@ -297,7 +313,7 @@ def key_frequency_component(logits, p: int, op: str, frequencies, directions="pa
     # Sum over k of a_k cos(w(s-c)) + b_k sin(w(s-c)), expanded over (s, c).
     first = cos_s * coefficient_cos + sin_s * coefficient_sin  # (p*p, K)
     second = sin_s * coefficient_cos - cos_s * coefficient_sin
-    return scale * (ops.matmul(first, cos_t) + ops.matmul(second, sin_t))
+    return scale * (matmul_float64(first, cos_t) + matmul_float64(second, sin_t))
 
 
 def _check_table(logits, p: int) -> None:
@@ -331,7 +347,8 @@ def cross_entropy_of_pairs(logits, labels, pairs=None):
         index = ops.cast(ops.convert_to_tensor(pairs), "int32")
         logits, labels = ops.take(logits, index, axis=0), ops.take(labels, index)
     picked = ops.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
-    return ops.mean(ops.logsumexp(logits, axis=1) - picked)
+    losses = ops.logsumexp(logits, axis=1) - picked
+    return ops.sum(losses) / losses.shape[0]  # ops.mean: float32 on torch
 
 
 def restricted_loss(
@@ -377,7 +394,7 @@ def restricted_loss(
     logits = ops.convert_to_tensor(logits)
     if component is None:
         component = key_frequency_component(logits, p, op, frequencies, directions)
-    constant = ops.mean(logits, axis=0, keepdims=True)
+    constant = mean_float64(logits, axis=0)
     return cross_entropy_of_pairs(component + constant, labels, pairs)
 
 

@@ -19,6 +19,7 @@ from one unshuffled pass over the data.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from keras import ops
@@ -30,6 +31,7 @@ from keras_grok.measures.float64 import (
     rows_float64,
     squared_distances,
 )
+from keras_grok.utils.argument_validation import validate_float_arg
 
 # ---------------------------------------------------------------------------
 # nHSIC
@@ -43,8 +45,9 @@ def gaussian_gram(a, sigma: float = 5.0):
 
     Args:
         a: ``(n, ...)`` samples, flattened per row.
-        sigma: kernel width, scaled by ``sqrt(d)``. Defaults to `5.0`.
+        sigma: kernel width, scaled by ``sqrt(d)``, > 0. Defaults to `5.0`.
     """
+    sigma = validate_float_arg(sigma, "sigma", allow_minimum=False)
     a = rows_float64(a)
     a = a - mean_float64(a, 0)
     dim = int(a.shape[1])
@@ -235,6 +238,16 @@ def kde_mutual_information(
     References and evaluations are disjoint random subsets: ``num_references``
     samples, then up to ``num_evaluations`` of the rest (paper A: 400 and 2000).
 
+    Assumptions: the mixture must cover the features, i.e. evaluation points
+    lie within a few ``std`` of some reference. Under the mixture model
+    ``0 <= I(Z;X) <= log R`` and ``I(Z;Y) >= 0``; when the features are spread
+    far wider than ``std`` (ordinary unnormalized features with the default
+    0.1), every term is dominated by ``min_j ||z_i - z_j||^2 / (2 std^2)``, the
+    estimates leave those bounds (thousands of nats, a negative ``I(Z;Y)``) and
+    measure ``std`` rather than the features. Then a ``UserWarning`` names the
+    median nearest-reference distance, a ``std`` of about that size, and the
+    values are still returned.
+
     Args:
         z: ``(N, ...)`` features, flattened per row.
         labels: ``(N,)`` integer labels.
@@ -258,8 +271,7 @@ def kde_mutual_information(
         raise ValueError(
             f"Expected {n} labels, one per row of z. Received: {len(labels)}"
         )
-    if std <= 0:
-        raise ValueError(f"std must be > 0. Received: std={std}")
+    std = validate_float_arg(std, "std", allow_minimum=False)
     if n <= num_references or num_references < 1:
         raise ValueError(
             "kde_mutual_information needs more samples than references. "
@@ -273,25 +285,56 @@ def kde_mutual_information(
         z = rows_float64(z)
         # Centring on the references' mean keeps the squared distances accurate.
         z = z - mean_float64(ops.take(z, references, axis=0), 0)
-        zx = _kde_information(z, references, evaluations, std)
+        zx, nearest = _kde_information(z, references, evaluations, std)
         for label in np.unique(labels[evaluations]):
             class_references = references[labels[references] == label]
             class_evaluations = evaluations[labels[evaluations] == label]
             if len(class_references) == 0:
                 continue
             count = len(class_evaluations)
-            conditional += count * _kde_information(
-                z, class_references, class_evaluations, std
+            conditional += (
+                count * _kde_information(z, class_references, class_evaluations, std)[0]
             )
             weight += count
     zx_given_y = conditional / weight if weight else math.nan
-    return {"zx": zx, "zx_given_y": zx_given_y, "zy": zx - zx_given_y}
+    zy = zx - zx_given_y
+    _warn_if_uncovered(zx, zy, nearest, num_references, std)
+    return {"zx": zx, "zx_given_y": zx_given_y, "zy": zy}
 
 
-def _kde_information(z, references, evaluations, std: float) -> float:
+KDE_TOLERANCE = 0.1
+"""Nats by which a KDE estimate may leave its bounds before the warning."""
+
+
+def _warn_if_uncovered(
+    zx: float, zy: float, nearest: np.ndarray, num_references: int, std: float
+) -> None:
+    """Warns when the estimates leave ``[0, log R]`` and ``[0, inf)``."""
+    bound = math.log(num_references)
+    if zx <= bound + KDE_TOLERANCE and not zy < -KDE_TOLERANCE:
+        return
+    median = float(np.median(nearest))
+    warnings.warn(
+        "kde_mutual_information: the Gaussian mixture does not cover these "
+        f"features (the median evaluation point lies {median / std:.3g} std from "
+        f"its nearest reference), so the estimates leave their bounds "
+        f"(I(Z;X)={zx:.4g} nats, at most log R={bound:.3g}; I(Z;Y)={zy:.4g} "
+        f"nats, at least 0) and measure std rather than the features. Pass a "
+        f"std of about the median nearest-reference distance ({median:.3g}), or "
+        f"rescale z. Received: std={std}",
+        stacklevel=3,
+    )
+
+
+def _kde_information(
+    z, references, evaluations, std: float
+) -> tuple[float, np.ndarray]:
+    """The estimate, and each evaluation point's distance to its nearest centre."""
     centres = ops.take(z, references, axis=0)
     points = ops.take(z, evaluations, axis=0)
-    log_kernel = -squared_distances(points, centres) / (2.0 * std**2)
+    distances = squared_distances(points, centres)
+    log_kernel = -distances / (2.0 * std**2)
     log_mixture = ops.logsumexp(log_kernel, axis=1)
     value = math.log(len(references)) - ops.sum(log_mixture) / len(evaluations)
-    return float(ops.convert_to_numpy(value))
+    nearest = np.sqrt(np.maximum(ops.convert_to_numpy(ops.min(distances, 1)), 0.0))
+    return float(ops.convert_to_numpy(value)), nearest

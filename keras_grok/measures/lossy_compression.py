@@ -31,6 +31,7 @@ from keras_grok.measures.float64 import (
     mean_float64,
     rows_float64,
 )
+from keras_grok.utils.argument_validation import validate_int_arg
 
 
 def knn_entropy(samples, k: int = 5, weighted: bool = True) -> float:
@@ -268,9 +269,9 @@ def fit_input_encoder(
     """
     x = np.asarray(x, dtype=np.float32)
     settings = {
-        "code_dim": int(code_dim),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
+        "code_dim": validate_int_arg(code_dim, "code_dim"),
+        "epochs": validate_int_arg(epochs, "epochs"),
+        "batch_size": validate_int_arg(batch_size, "batch_size"),
         "learning_rate": float(learning_rate),
         "noise": float(noise),
         "seed": int(seed),

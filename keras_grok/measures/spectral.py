@@ -18,7 +18,10 @@ import numpy as np
 from keras import ops
 
 from keras_grok.measures.float64 import float64_scope
-from keras_grok.utils.argument_validation import validate_choice_arg
+from keras_grok.utils.argument_validation import (
+    validate_choice_arg,
+    validate_float_dtype,
+)
 
 # --------------------------------------------------------------------------------------
 # Matrix views
@@ -193,12 +196,17 @@ def spectral_entropy(w, split: int | None = None, decomposition: str = "auto"):
     Returns:
         A scalar tensor of ``w``'s dtype.
 
+    Raises:
+        ValueError: ``w`` has an integer dtype (its spectrum would be rounded;
+            cast it to a float first), fewer than 2 axes, or ``decomposition``
+            is unknown.
+
     Example:
     ```python
     spectral_entropy(np.eye(4, dtype="float32"))  # log(4) = 1.386...
     ```
     """
-    matrix = as_matrix(w, split)
+    matrix = validate_float_dtype(as_matrix(w, split), "w")
     validate_choice_arg(decomposition, "decomposition", DECOMPOSITIONS)
     if decomposition == "auto":
         decomposition = AUTO_DECOMPOSITION.get(keras.backend.backend(), "svd")
@@ -306,6 +314,7 @@ def spectral_entropies(weights: Sequence) -> np.ndarray:
         shape = tuple(ops.shape(w))
         if len(shape) < 2:
             continue
+        validate_float_dtype(w, "weights")
         s = numerical_spectrum(singular_values(w), matrix_shape(shape))
         entropies.append(float(ops.convert_to_numpy(entropy_of_spectrum(s))))
     return np.array(entropies, dtype=np.float64)

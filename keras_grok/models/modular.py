@@ -31,13 +31,16 @@ def build_modular_model(config: dict, vocab_size: int, num_classes: int) -> kera
             ``embed_dim`` (MLP embedding width; transformer ``d_model``),
             ``hidden`` (MLP hidden width), ``depth`` (MLP hidden layers, optional,
             defaults to `1`), ``transformer_layers`` (transformer blocks),
-            ``learning_rate``, ``weight_decay`` and ``beta_2``. Other keys are
-            ignored.
+            ``causal`` (transformer attention mask, optional, defaults to
+            `False`: paper B's model), ``learning_rate``, ``weight_decay`` and
+            ``beta_2``. Other keys are ignored.
         vocab_size: number of input tokens (p for pairs, p + 2 for tokens).
         num_classes: number of output classes (the modulus p).
 
     Returns:
-        A compiled functional ``keras.Model`` with a ``"features"`` layer.
+        A compiled functional ``keras.Model`` with a ``"features"`` layer. The
+        transformer's logits cover all ``vocab_size`` tokens, as paper B's (see
+        ``modular_transformer``); the MLP's the ``num_classes`` classes.
 
     Raises:
         ValueError: if ``config["model"]`` is neither ``"mlp"`` nor
@@ -66,6 +69,7 @@ def build_modular_model(config: dict, vocab_size: int, num_classes: int) -> kera
             vocab_size,
             d_model=config["embed_dim"],
             num_layers=config["transformer_layers"],
+            causal=bool(config.get("causal", False)),
         )
     model.compile(
         optimizer=keras.optimizers.AdamW(

@@ -31,8 +31,10 @@ def apply_paper_b_regularization(
         seed: seed of the noise. Defaults to `None`.
 
     Returns:
-        ``model`` itself, or a compiled ``WeightNoise`` wrapper of it (train the
-        returned model; its weights are ``model``'s).
+        ``model`` itself, or a ``WeightNoise`` wrapper of it compiled as ``model``
+        was (its optimizer, loss, metrics and other ``compile`` arguments), so
+        ``fit`` logs the same metrics; train the returned model (its weights are
+        ``model``'s; saving it keeps the optimizer state).
 
     Example:
     ```python
@@ -48,5 +50,17 @@ def apply_paper_b_regularization(
     if weight_noise == 0:
         return model
     noisy = WeightNoise(model, weight_noise, seed=seed)
-    noisy.compile(optimizer=model.optimizer, loss=model.loss)
+    noisy.compile(**_compile_arguments(model))
     return noisy
+
+
+def _compile_arguments(model: keras.Model) -> dict:
+    """``model``'s ``compile`` arguments, with its own optimizer and loss objects."""
+    if not getattr(model, "compiled", False):
+        raise ValueError(
+            "apply_paper_b_regularization needs a compiled model (its optimizer "
+            "carries paper B's weight decay): call model.compile(...) first. "
+            f"Received: model={model.name!r}, not compiled"
+        )
+    arguments = keras.saving.deserialize_keras_object(model.get_compile_config())
+    return {**arguments, "optimizer": model.optimizer, "loss": model.loss}

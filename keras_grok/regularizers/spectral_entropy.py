@@ -10,6 +10,7 @@ from keras_grok.measures.spectral import (
     spectral_entropy,
     weight_matrices,
 )
+from keras_grok.regularizers.lapack_threads import limit_on_first_use
 from keras_grok.utils.argument_validation import validate_choice_arg, validate_float_arg
 
 
@@ -41,6 +42,12 @@ class SpectralEntropy(keras.regularizers.Regularizer):
     formed from one decomposition taken outside autodiff (see
     ``keras_grok.measures.spectral.spectral_entropy``; singular values at
     float32 rounding-noise level count as zero).
+
+    On JAX's CPU backend the first call caps OpenBLAS (behind JAX's CPU
+    ``eigh`` and ``svd``) at one thread, as ``keras-grok run`` does with
+    ``OPENBLAS_NUM_THREADS=1``, unless that variable is set; see
+    ``keras_grok.regularizers.lapack_threads`` (``restore_lapack_threads()``
+    undoes it).
 
     Args:
         strength: the factor on the entropy, >= 0. Defaults to `0.1`.
@@ -74,6 +81,7 @@ class SpectralEntropy(keras.regularizers.Regularizer):
         )
 
     def __call__(self, x):
+        limit_on_first_use()  # JAX on a CPU: one OpenBLAS thread (see module)
         x = keras.ops.convert_to_tensor(x)
         if len(x.shape) < 2:
             raise ValueError(

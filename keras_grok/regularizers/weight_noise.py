@@ -31,7 +31,11 @@ class WeightNoise(keras.Model):
     variables with a ``keras.StatelessScope`` during the wrapped model's call.
 
     Compile and train the wrapper; its weights are the wrapped model's, which
-    stays usable on its own (e.g. for saving or measuring).
+    stays usable on its own (e.g. for saving or measuring). Compiling the wrapper
+    also gives the wrapped model the wrapper's optimizer (one set of weights, one
+    optimizer state), so ``save`` writes that state once and
+    ``keras.saving.load_model`` restores it, whether the wrapper or the wrapped
+    model is saved.
 
     Args:
         model: the model to train.
@@ -64,6 +68,25 @@ class WeightNoise(keras.Model):
         self.stddev = stddev
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        if model.built:
+            # The weights exist already: a loaded wrapper can build its
+            # optimizer (and so receive the saved optimizer state) at once.
+            self.built = True
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        # Keras saves an object once, under the first attribute path it meets,
+        # and walks "model" before "optimizer": with the wrapped model holding the
+        # same optimizer, its state is written and read back under
+        # "model/optimizer" alike (else it is written there, when the wrapped
+        # model was compiled with it, and looked for under "optimizer").
+        self.model.optimizer = self.optimizer
+
+    def compile_from_config(self, config):
+        # Keras' own would skip `compile` for a model that overrides it.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def call(self, inputs, training=None):
         if not training or self.stddev == 0:

@@ -2,20 +2,30 @@
 
 - ``config.json``: the resolved config, backend, package versions and seed;
 - ``metrics.csv``: one row per measured step, written row by row;
-- ``checkpoint.npz``: the latest training state, for resuming;
+- ``checkpoint.npz``: the latest training state, for resuming, stamped with the
+  fingerprint of ``config.json`` and the step of the last metrics row;
 - ``figure.png``: the run's figure;
+- ``table.md``, ``table.csv``: a sweep's table;
+- ``runs/NAME/``: nested run folders (a sweep's runs, a recipe's parts);
 - ``summary.json``: memorized_at, generalized_at, final metrics, wall time. Written
   once, last and atomically: its presence marks a finished run.
+
+A folder's files always belong to its ``config.json``: ``RunFolder.check_resumable``
+refuses, before training, a folder whose files disagree with each other or with
+the run asked for, and ``RunFolder.clear`` removes everything a run owns.
 
 A run killed at any moment leaves every file whole: JSON, the figure and the
 checkpoint are replaced by an atomic rename; each metrics row is one ``write``
 followed by a flush, a torn last line is dropped when the file is read back, and a
-rewrite (on resume) goes through a temporary file and an atomic rename.
+rewrite (on resume) goes through a temporary file and an atomic rename. The
+temporary files of a write cut short (``.NAME.*.tmp``) are removed when the folder
+is next locked. A write that fails (a full disk) raises ``OSError`` naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -30,6 +40,9 @@ import numpy as np
 _CONFIG, _METRICS, _SUMMARY = "config.json", "metrics.csv", "summary.json"
 _FIGURE, _CHECKPOINT = "figure.png", "checkpoint.npz"
 _LOG, _LOCK, _RUNS = "log.txt", ".lock", "runs"
+_TABLES = ("table.md", "table.csv")
+_IDENTITY = ("recipe", "backend", "seed", "config")
+_HISTORY, _REPLAYS = "checkpoints", "replays"
 _FIX = "pass --overwrite to start the run over, or choose another --out"
 
 
@@ -51,9 +64,16 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a result file is not
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        _name_the_file(error, path)
         raise
+
+
+def _name_the_file(error: BaseException, path: Path) -> None:
+    # A failed write (ENOSPC, EIO) says which file it was writing.
+    if isinstance(error, OSError) and error.filename is None:
+        error.filename = str(path)
 
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
@@ -171,8 +191,32 @@ class MetricsFile:
         self._file.close()
 
     def _write(self, line: str) -> None:
-        self._file.write(line)
-        self._file.flush()
+        try:
+            self._file.write(line)
+            self._file.flush()
+        except OSError as error:
+            _name_the_file(error, self.path)
+            raise
+
+
+def last_metrics_step(path: str | os.PathLike) -> int:
+    """The step of the last whole row of a metrics CSV; -1 if it has none.
+
+    Reads the end of the file only, so it is cheap to call at every checkpoint.
+    """
+    try:
+        with Path(path).open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 65536, 0))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return -1
+    lines = tail[: tail.rfind("\n") + 1].splitlines()
+    for line in reversed(lines):
+        first = line.split(",", 1)[0]
+        if first.isdigit():
+            return int(first)
+    return -1
 
 
 def truncate_metrics(path: str | os.PathLike, last_step: int) -> list[dict[str, float]]:
@@ -191,11 +235,44 @@ def truncate_metrics(path: str | os.PathLike, last_step: int) -> list[dict[str, 
 
 @dataclass(frozen=True)
 class CheckpointState:
-    """What a checkpoint says about the run: where to go on from."""
+    """What a checkpoint says about the run: where to go on from, and whose it is.
+
+    ``fingerprint`` is ``config_fingerprint`` of the run's config (``""`` when the
+    checkpoint lies outside a run folder, or was written before fingerprints);
+    ``last_row`` the step of the last metrics row written before it (None when
+    unknown), so a metrics file that lost rows is recognized on resume.
+    """
 
     epoch: int
     step: int
     elapsed: float
+    fingerprint: str = ""
+    last_row: int | None = None
+
+
+def checkpoint_bytes(
+    state: CheckpointState,
+    weights: list[np.ndarray],
+    optimizer: list[np.ndarray],
+    random: list[np.ndarray] = (),
+) -> bytes:
+    """The ``.npz`` bytes of a checkpoint: weights, optimizer variables, random
+    states and ``state``."""
+    arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
+    arrays.update((f"optimizer_{i}", v) for i, v in enumerate(optimizer))
+    arrays.update((f"random_{i}", v) for i, v in enumerate(random))
+    if state.last_row is not None:
+        arrays["last_row"] = np.asarray(state.last_row)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        epoch=state.epoch,
+        step=state.step,
+        elapsed=state.elapsed,
+        fingerprint=np.asarray(state.fingerprint),
+        **arrays,
+    )
+    return buffer.getvalue()
 
 
 def write_checkpoint(
@@ -207,14 +284,29 @@ def write_checkpoint(
 ) -> None:
     """Writes weights, optimizer variables, random states and ``state`` as one
     ``.npz``, atomically."""
-    arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
-    arrays.update((f"optimizer_{i}", v) for i, v in enumerate(optimizer))
-    arrays.update((f"random_{i}", v) for i, v in enumerate(random))
-    buffer = io.BytesIO()
-    np.savez(
-        buffer, epoch=state.epoch, step=state.step, elapsed=state.elapsed, **arrays
-    )
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, checkpoint_bytes(state, weights, optimizer, random))
+
+
+def checkpoint_stamp(path: str | os.PathLike) -> dict:
+    """``fingerprint`` and ``last_row`` for the checkpoint ``path`` of a run folder.
+
+    The ``CheckpointState`` fields that say whose the checkpoint is, read from
+    the folder that holds ``path`` (``""`` and -1 outside a run folder).
+    """
+    folder = RunFolder(Path(path).parent)
+    return {
+        "fingerprint": folder.fingerprint() or "",
+        "last_row": last_metrics_step(folder.metrics),
+    }
+
+
+def config_fingerprint(record: dict) -> str:
+    """A short hash of what makes a run: its recipe, backend, seed and config."""
+    identity = {key: record.get(key) for key in _IDENTITY}
+    if identity["recipe"]:
+        identity["recipe"] = str(Path(identity["recipe"]).resolve())
+    text = json.dumps(_nan_to_none(identity), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_checkpoint(
@@ -257,9 +349,7 @@ def read_checkpoint(
             weights = [data[f"weight_{i}"] for i in range(num_weights)]
             optimizer = [data[f"optimizer_{i}"] for i in range(num_optimizer)]
             random = [data[f"random_{i}"] for i in range(expected["random"])]
-            state = CheckpointState(
-                int(data["epoch"]), int(data["step"]), float(data["elapsed"])
-            )
+            state = _state(data)
     except RunFolderError:
         raise
     except Exception as error:  # a torn or foreign file: zip, pickle or key errors
@@ -270,9 +360,37 @@ def read_checkpoint(
     return state, weights, optimizer, random
 
 
+def _read_state(path: Path) -> CheckpointState:
+    # The state of an existing checkpoint (with its stamp), without its arrays.
+    try:
+        with np.load(path) as data:
+            return _state(data)
+    except Exception as error:  # a torn or foreign file: zip, pickle or key errors
+        raise RunFolderError(
+            f"{path} is damaged or not a keras-grok checkpoint "
+            f"({type(error).__name__}: {str(error)[:80]}); {_FIX}"
+        ) from None
+
+
+def _state(data) -> CheckpointState:
+    files = data.files
+    return CheckpointState(
+        int(data["epoch"]),
+        int(data["step"]),
+        float(data["elapsed"]),
+        str(data["fingerprint"]) if "fingerprint" in files else "",
+        int(data["last_row"]) if "last_row" in files else None,
+    )
+
+
 @dataclass(frozen=True)
 class RunFolder:
-    """The files of one run folder, and whether it holds a finished run."""
+    """The files of one run folder: their names, whether they agree, their lock.
+
+    Everything a run owns is named here, so ``clear`` removes all of it (nested
+    runs and a sweep's tables included) and ``check_resumable`` can tell whether
+    the files belong to the run asked for before it trains.
+    """
 
     path: Path
 
@@ -299,6 +417,35 @@ class RunFolder:
     def checkpoint(self) -> Path:
         return self.path / _CHECKPOINT
 
+    @property
+    def history(self) -> Path:
+        """The folder of the checkpoint history (``checkpoints/step_N.npz``)."""
+        return self.path / _HISTORY
+
+    def history_checkpoint(self, step: int) -> Path:
+        """The history checkpoint of ``step`` (whether it exists or not)."""
+        return self.history / f"step_{int(step):09d}.npz"
+
+    def history_checkpoints(self) -> list[tuple[int, Path]]:
+        """``(step, path)`` of every checkpoint of the history, by step."""
+        if not self.history.is_dir():
+            return []
+        found = []
+        for path in self.history.glob("step_*.npz"):
+            with contextlib.suppress(ValueError):
+                found.append((int(path.stem[len("step_") :]), path))
+        return sorted(found)
+
+    def replay_metrics(self, name: str) -> Path:
+        """The metrics file of lenses measured after the fact (``replays/NAME.csv``)."""
+        return self.path / _REPLAYS / f"{name}.csv"
+
+    def read_measurements(self) -> list[dict[str, float]]:
+        """Every measured row of the run: ``metrics.csv`` and the replays' files,
+        merged per step (every lens on one time axis)."""
+        replays = sorted((self.path / _REPLAYS).glob("*.csv"))
+        return merge_rows(self.read_metrics(), *(read_metrics(p) for p in replays))
+
     def is_finished(self) -> bool:
         """True once ``summary.json`` exists."""
         return self.summary.exists()
@@ -309,8 +456,140 @@ class RunFolder:
         return self.path / _LOG
 
     def child(self, name: str) -> RunFolder:
-        """The run folder ``name`` nested in this one (a sweep's runs)."""
+        """The run folder ``name`` nested in this one (a sweep's or a recipe's runs)."""
         return RunFolder(self.path / _RUNS / name)
+
+    @property
+    def tables(self) -> tuple[Path, Path]:
+        """A sweep's tables: ``table.md`` and ``table.csv``."""
+        return tuple(self.path / name for name in _TABLES)
+
+    def write_tables(self, markdown: str, csv: str) -> None:
+        """Writes a sweep's tables, each atomically."""
+        for path, text in zip(self.tables, (markdown, csv)):
+            write_atomic(path, text)
+
+    def fingerprint(self) -> str | None:
+        """``config_fingerprint`` of ``config.json``; None if there is none."""
+        saved = self.saved_config()
+        return None if saved is None else config_fingerprint(saved)
+
+    def check_resumable(self, record: dict) -> None:
+        """Refuses, before training, a folder this run cannot go on in.
+
+        A folder is resumed only if it is not finished and its files agree with
+        each other and with ``record`` (see ``check_matches``).
+
+        Args:
+            record: what ``config.json`` would hold for the run asked for: at
+                least ``recipe``, ``backend``, ``seed`` and ``config``.
+
+        Raises:
+            RunFolderError: one line naming the file that disagrees and what to do.
+        """
+        self.check_files()
+        if self.is_finished():
+            raise RunFolderError(
+                f"{self.path} already holds a finished run; pass --overwrite to "
+                "replace it or choose another --out"
+            )
+        self.check_matches(record)
+
+    def check_matches(self, record: dict) -> None:
+        """Refuses files that belong to another run than ``record``'s.
+
+        - files without ``config.json`` (whose config is unknown);
+        - ``config.json`` of another recipe, backend, seed or config (a recipe
+          named by another path to the same file is the same recipe);
+        - a checkpoint stamped with another config's fingerprint;
+        - a metrics file that lost rows the checkpoint was saved after (deleted,
+          cut short, or a checkpoint of a later run).
+
+        Raises:
+            RunFolderError: one line naming the file and what to do.
+        """
+        self.check_files()
+        saved = self.saved_config()
+        if saved is None:
+            found = self._owned()
+            if found:
+                raise RunFolderError(
+                    f"{self.path} holds {', '.join(found)} but no {_CONFIG}, so "
+                    f"they may belong to another config; {_FIX}"
+                )
+            return
+        changed = [k for k in _IDENTITY if not _same(k, saved.get(k), record.get(k))]
+        if changed:
+            kind = "a finished" if self.is_finished() else "an unfinished"
+            raise RunFolderError(
+                f"{self.path} holds {kind} run with another {', '.join(changed)}; "
+                "rerun with the same settings to resume, pass --overwrite to start "
+                "over, or choose another --out"
+            )
+        if not self.checkpoint.exists():
+            return
+        state = _read_state(self.checkpoint)
+        if state.fingerprint and state.fingerprint != config_fingerprint(record):
+            raise RunFolderError(
+                f"{self.checkpoint} was saved by a run of another config or seed "
+                f"than {_CONFIG} records; {_FIX}"
+            )
+        steps = [r["step"] for r in self.read_metrics() if r["step"] <= state.step]
+        last = steps[-1] if steps else None
+        needed = state.last_row if state.last_row is not None else 0
+        if state.step >= 1 and needed >= 0 and (last is None or last < needed):
+            found = f"ends at step {last}" if steps else "has no rows"
+            if not self.metrics.exists():
+                found = "is missing"
+            raise RunFolderError(
+                f"{self.metrics} {found}, but {self.checkpoint} (step {state.step}) "
+                f"was saved after its row of step {max(needed, 1)}: the metrics "
+                f"of the steps before it are lost; {_FIX}"
+            )
+
+    def check_files(self) -> None:
+        """Refuses a directory (or other non-file) where a run writes a file.
+
+        Raises:
+            RunFolderError: naming the path.
+        """
+        files = (self.config, self.metrics, self.summary, self.figure)
+        for path in (*files, self.checkpoint, *self.tables, self.path / _LOCK):
+            if path.exists() and not path.is_file():
+                raise RunFolderError(
+                    f"{path} is a directory, not a file this run can write; "
+                    "remove or rename it, or choose another --out"
+                )
+        for path in (self.path / _RUNS, self.history, self.path / _REPLAYS):
+            if path.exists() and not path.is_dir():
+                raise RunFolderError(
+                    f"{path} is a file where runs keep a folder; remove or rename "
+                    "it, or choose another --out"
+                )
+
+    def discard_if_untrained(self) -> None:
+        """Removes ``config.json`` if nothing else of the run exists yet.
+
+        For a run refused after its config was written: the folder is left as
+        if the command had not run, so the corrected command is not refused.
+        """
+        if not self._owned():
+            self.config.unlink(missing_ok=True)
+            self._remove_temporary()
+
+    def _owned(self) -> list[str]:
+        # What the run wrote besides its config (and the process's lock and log).
+        paths = (self.metrics, self.checkpoint, self.summary, self.figure)
+        nested = (self.path / _RUNS, self.history, self.path / _REPLAYS)
+        return [p.name for p in (*paths, *self.tables, *nested) if p.exists()]
+
+    def _remove_temporary(self) -> None:
+        # Temporary files of atomic writes cut short (``.NAME.*.tmp``).
+        for folder in (self.path, self.history, self.path / _REPLAYS):
+            if folder.is_dir():
+                for path in folder.glob(".*.*.tmp"):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
 
     def saved_config(self) -> dict | None:
         """The contents of ``config.json``, or None if there is none.
@@ -337,7 +616,16 @@ class RunFolder:
         write_json_atomic(self.summary, summary)
 
     def clear(self) -> None:
-        """Removes this run's files and nested run folders, and nothing else."""
+        """Removes everything this run owns, and nothing else.
+
+        Its files, a sweep's tables, nested run folders (with their logs), the
+        checkpoint history and the temporary files of interrupted writes.
+
+        Raises:
+            RunFolderError: a directory stands where the run writes a file (it
+                may hold anything: it is left alone).
+        """
+        self.check_files()
         nested = self.path / _RUNS
         if nested.is_dir():
             for path in sorted(nested.iterdir()):
@@ -353,21 +641,37 @@ class RunFolder:
             self.summary,
             self.figure,
             self.checkpoint,
+            *self.tables,
         ):
             path.unlink(missing_ok=True)
+        self._remove_temporary()
+        for owned in (self.history, self.path / _REPLAYS):
+            if owned.is_dir():
+                for path in owned.iterdir():
+                    if path.suffix in (".npz", ".csv", ".tmp"):
+                        path.unlink(missing_ok=True)
+                _remove_if_empty(owned)
 
     @contextlib.contextmanager
     def lock(self):
         """Holds the folder for one process while the ``with`` block runs.
 
         The lock is a file created exclusively and holding the owner's process
-        id; it is removed on leaving the block. A lock left by a process that is
-        gone (killed) is taken over.
+        id and start time; it is removed on leaving the block. A lock left by a
+        process that is gone (killed, a zombie, or its id reused by another
+        process) is taken over. Once locked, the temporary files of atomic writes
+        that an earlier process left half-done are removed.
 
         Raises:
-            RunFolderError: another live process holds the folder.
+            RunFolderError: another live process holds the folder, or the lock's
+                path is a directory.
         """
         path = self.path / _LOCK
+        if path.exists() and not path.is_file():
+            raise RunFolderError(
+                f"{path} is a directory, not a lock file; remove it, or choose "
+                "another --out"
+            )
         for _ in range(3):
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -376,22 +680,24 @@ class RunFolder:
                 if owner is None:  # created but not yet written: look again
                     time.sleep(0.2)
                     owner = _lock_owner(path)
-                if owner is not None and _alive(owner):
+                if owner is not None and _alive(*owner):
                     raise RunFolderError(
-                        f"{self.path} is in use by process {owner}; wait for it to "
-                        "end, or choose another --out"
+                        f"{self.path} is in use by process {owner[0]}; wait for it "
+                        "to end, or choose another --out"
                     ) from None
                 path.unlink(missing_ok=True)  # a stale lock: its process is gone
                 continue
+            me = (os.getpid(), _start_time(os.getpid()))
             with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
+                f.write(" ".join(str(v) for v in me if v is not None))
             break
         else:
             raise RunFolderError(f"{self.path} cannot be locked; try again")
         try:
+            self._remove_temporary()
             yield self
         finally:
-            if _lock_owner(path) == os.getpid():
+            if (_lock_owner(path) or (None,))[0] == os.getpid():
                 path.unlink(missing_ok=True)
 
 
@@ -414,18 +720,80 @@ def _remove_if_empty(path: Path) -> None:
         path.rmdir()
 
 
-def _lock_owner(path: Path) -> int | None:
+def _same(key: str, saved, wanted) -> bool:
+    if key == "recipe" and saved and wanted:
+        return Path(saved).resolve() == Path(wanted).resolve()
+    if key == "config":
+        return json.loads(json.dumps(_nan_to_none(wanted))) == saved
+    return saved == wanted
+
+
+def _lock_owner(path: Path) -> tuple[int, int | None] | None:
+    # "PID START" (START: the process's start time, where /proc has it).
     try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
+        words = path.read_text().split()
+        return int(words[0]), (int(words[1]) if len(words) > 1 else None)
+    except (OSError, ValueError, IndexError):
         return None
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, start: int | None = None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): the process id is all there is
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent
+        return False
+    return start is None or int(fields[19]) == start
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2 :].split()[19])
+
+
+def merge_rows(*tables) -> list[dict]:
+    """Rows of several metrics tables merged per step (later tables win), in order."""
+    merged: dict[int, dict] = {}
+    for rows in tables:
+        for row in rows:
+            merged.setdefault(int(row["step"]), {}).update(row)
+    return [merged[s] for s in sorted(merged)]
+
+
+def write_metrics_atomic(
+    path: str | os.PathLike, columns: list[str], rows: list[dict]
+) -> None:
+    """Writes a whole metrics CSV (``columns``, then ``rows``) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(columns) + "\n"] + [_format_row(r, columns) for r in rows]
+    write_atomic(path, "".join(lines))
+
+
+def read_checkpoint_state(path: str | os.PathLike) -> CheckpointState:
+    """The epoch, step and elapsed time a checkpoint holds, without its arrays.
+
+    Raises:
+        RunFolderError: the file is damaged or not a keras-grok checkpoint.
+    """
+    try:
+        with np.load(path) as data:
+            return CheckpointState(
+                int(data["epoch"]), int(data["step"]), float(data["elapsed"])
+            )
+    except Exception as error:  # a torn or foreign file
+        raise RunFolderError(
+            f"{path} is damaged or not a keras-grok checkpoint "
+            f"({type(error).__name__}: {str(error)[:80]})"
+        ) from None

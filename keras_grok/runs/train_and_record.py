@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 from collections.abc import Callable
 
 import keras
 import numpy as np
 
+from keras_grok.analysis.refine import refine_events
 from keras_grok.callbacks import (
     GrokkingMonitor,
     MetricsRecorder,
@@ -36,8 +38,15 @@ from keras_grok.callbacks import (
     resolve_schedule,
 )
 from keras_grok.data.epoch_batches import EpochBatches
+from keras_grok.runs.after_the_fact import measure_after_the_fact
 from keras_grok.runs.figures import plot_metrics
-from keras_grok.runs.run_folder import RunFolder, truncate_metrics
+from keras_grok.runs.replay import ReplayRequest, active_replay, replay_stretches
+from keras_grok.runs.run_folder import (
+    RunFolder,
+    merge_rows,
+    read_metrics,
+    truncate_metrics,
+)
 
 
 def train_and_record(
@@ -54,10 +63,14 @@ def train_and_record(
     patience: int | None = None,
     checkpoint_seconds: float = 10.0,
     monitors: tuple[ScheduledMonitor, ...] = (),
+    after_the_fact: tuple[ScheduledMonitor, ...] = (),
     verbose: bool = True,
     title: str = "",
     shuffle_seed: int | None = None,
     summarize: Callable[[list[dict]], dict] | None = None,
+    history_ratio: float = 2.0,
+    history_budget_mb: float = 256.0,
+    refine: bool = True,
 ) -> dict:
     """Trains ``model`` on ``train`` for up to ``max_steps`` steps, recording the run.
 
@@ -86,6 +99,12 @@ def train_and_record(
             Defaults to `None`.
         checkpoint_seconds: least time between checkpoints. Defaults to `10.0`.
         monitors: further monitors to attach. Defaults to `()`.
+        after_the_fact: monitors measured after training, not while it runs:
+            at the steps of the checkpoint history (a monitor with its own
+            schedule: at the first checkpoint at or after each of its steps),
+            restored exactly, so watching costs training nothing. Their rows go
+            to ``replays/lenses.csv``; the figure, summary and events read them
+            with ``metrics.csv``'s. Defaults to `()`.
         verbose: show the progress bar. Defaults to `True`.
         title: the figure's title. Defaults to `""`.
         shuffle_seed: seed of the order of the training examples (see
@@ -95,6 +114,18 @@ def train_and_record(
             ``metrics.csv`` rows once training ends; what it returns is added to
             the summary before ``summary.json`` is written (e.g. the events of
             ``keras_grok.analysis.events.late_phase_events``). Defaults to `None`.
+        history_ratio: growth of the step between the checkpoints the run keeps
+            in its history, from which any step can be replayed exactly
+            (``keras_grok.runs.replay``). Defaults to `2.0`.
+        history_budget_mb: the most disk the checkpoint history may take.
+            Defaults to `256.0`.
+        refine: after training, locate every event of the run (memorized,
+            generalized, and the late-phase events whose lenses were measured) to
+            ``max(1% of its step, one epoch)`` by exact replay from the checkpoint
+            history (``keras_grok.analysis.refine``): ``memorized_at`` and
+            ``generalized_at`` are then the refined steps (the in-line ones stay
+            as ``*_measured``, the resolutions as ``*_resolution``), and
+            ``events`` holds every event's step and resolution. Defaults to `True`.
 
     Returns:
         The summary that was written to ``summary.json``.
@@ -121,6 +152,20 @@ def train_and_record(
     for monitor in all_monitors:
         if monitor is grokking or monitor.schedule_spec is None:
             monitor.schedule_spec = shared
+    replay = active_replay()
+    if replay is not None:  # keras_grok.runs.replay: measure after the fact
+        return replay_stretches(
+            replay,
+            folder,
+            model,
+            train,
+            test,
+            grokking,
+            (*monitors, *after_the_fact),
+            batch_size=batch_size,
+            shuffle_seed=shuffle_seed,
+            verbose=verbose,
+        )
     state = TrainingCheckpoint.restore(folder.checkpoint, model)
     rows = truncate_metrics(folder.metrics, state.step if state else 0)
     for monitor in all_monitors:
@@ -130,7 +175,14 @@ def train_and_record(
     callbacks = [
         *all_monitors,
         recorder,
-        TrainingCheckpoint(folder.checkpoint, checkpoint_seconds, offset),
+        TrainingCheckpoint(
+            folder.checkpoint,
+            checkpoint_seconds,
+            offset,
+            history=folder,
+            history_ratio=history_ratio,
+            history_budget_mb=history_budget_mb,
+        ),
     ]
     if verbose:
         callbacks.append(StepProgress(all_monitors))
@@ -153,21 +205,105 @@ def train_and_record(
         "steps_per_epoch": steps_per_epoch,
         "resumed_from_step": state.step if state else None,
     }
-    for monitor in monitors:
+    rows = [r for r in folder.read_metrics() if _is_finite_row(r)]
+    started = time.perf_counter()
+    if after_the_fact and summary.get("diverged_at") is None:
+        rows = merge_rows(rows, measure_after_the_fact(folder, model, after_the_fact))
+        summary["after_the_fact_time_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+    for monitor in (*monitors, *after_the_fact):
         summary.update(monitor.summary())
+    panels = tuple(p for m in (*all_monitors, *after_the_fact) for p in m.panels())
+    refined = refine and summary.get("diverged_at") is None
+    table, measured_rows = _refine(
+        rows,
+        folder,
+        model,
+        train,
+        test,
+        grokking,
+        (*monitors, *after_the_fact),
+        batch_size=batch_size,
+        shuffle_seed=shuffle_seed,
+        threshold=threshold,
+        test_threshold=test_threshold,
+        max_rounds=6 if refined else 0,
+    )
+    summary["events"] = table
+    summary["refine_time_s"] = time.perf_counter() - started
+    for name in ("memorized", "generalized"):
+        event = table[name] or {}
+        summary[f"{name}_at_measured"] = summary[f"{name}_at"]
+        summary[f"{name}_at"] = event.get("step")
+        summary[f"{name}_at_resolution"] = event.get("resolution")
     marks = {
         "memorized": summary["memorized_at"],
         "generalized": summary["generalized_at"],
     }
-    panels = tuple(p for m in all_monitors for p in m.panels())
-    rows = [r for r in folder.read_metrics() if _is_finite_row(r)]
     if summarize is not None:
-        summary.update(summarize(rows))
+        summary.update(summarize(measured_rows))
     with warnings.catch_warnings():  # a diverged run's panels may be empty
         warnings.filterwarnings("ignore", message="No artists with labels")
         plot_metrics(rows, folder.figure, panels, title, marks)
     folder.write_summary(summary)
     return summary
+
+
+def _refine(rows, folder, model, train, test, grokking, monitors, **settings):
+    """Refines the run's events by replay in this process (see ``refine_events``).
+
+    The replays go through the run's own model and monitors; their records and
+    schedules, and the model's final state, are put back afterwards.
+    """
+    threshold = settings.pop("threshold")
+    test_threshold = settings.pop("test_threshold")
+    max_rounds = settings.pop("max_rounds")
+    # A Fourier lens measured after the fact uses the final model's key
+    # frequencies (Nanda et al.); one measured in line re-picks them per step.
+    fixed = any(getattr(m, "fixed_frequencies", None) for m in monitors)
+    protocol = "final" if fixed else "per_step"
+    kept = [
+        (m, m.records, m.schedule_spec, getattr(m, "patience", None))
+        for m in (grokking, *monitors)
+    ]
+
+    def measure(lens: str, steps) -> list[dict]:
+        lenses = ("accuracy",) if lens == "accuracy" else ("accuracy", lens)
+        request = ReplayRequest(lenses, tuple(steps), key_frequencies=protocol)
+        replay_stretches(
+            request,
+            folder,
+            model,
+            train,
+            test,
+            grokking,
+            monitors,
+            verbose=False,
+            **settings,
+        )
+        wanted = set(steps)
+        return [
+            r
+            for r in read_metrics(folder.replay_metrics(request.name))
+            if r["step"] in wanted
+        ]
+
+    try:
+        return refine_events(
+            rows,
+            measure,
+            steps_per_epoch=math.ceil(len(train[0]) / settings["batch_size"]),
+            threshold=threshold,
+            test_threshold=test_threshold,
+            max_rounds=max_rounds,
+        )
+    finally:
+        for monitor, records, spec, patience in kept:
+            monitor.records, monitor.schedule_spec = records, spec
+            if hasattr(monitor, "patience"):
+                monitor.patience = patience
+        if max_rounds:  # replays moved the model: back to its final state
+            TrainingCheckpoint.restore(folder.checkpoint, model)
 
 
 RUN_SETTINGS = (
@@ -178,6 +314,7 @@ RUN_SETTINGS = (
     "test_threshold",
     "patience",
     "checkpoint_seconds",
+    "refine",
 )
 
 

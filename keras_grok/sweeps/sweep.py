@@ -174,12 +174,24 @@ def run_all(
                             f"FAILED {run.folder.name} (exit {process.returncode}): "
                             f"{last_error(RunFolder(run.folder).log)}"
                         )
-    finally:  # interrupted: end the processes this call started, one by one
-        for _, process, output in active:
-            process.terminate()
-            process.wait()
-            output.close()
+    finally:  # interrupted (Ctrl-C, SIGTERM): end the processes it started
+        _end(active)
     return codes
+
+
+def _end(active: list, grace_seconds: float = 30.0) -> None:
+    # SIGTERM to each (a run stops at its checkpoint and releases its lock),
+    # then SIGKILL to any still running after the grace period: none is orphaned.
+    for _, process, _ in active:
+        process.terminate()
+    deadline = time.monotonic() + grace_seconds
+    for _, process, output in active:
+        try:
+            process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        output.close()
 
 
 def last_error(log_path: str | os.PathLike) -> str:

@@ -60,7 +60,7 @@ def validate_int_arg(value, name: str, *, minimum: int = 1) -> int:
         ValueError: not an integer, or below ``minimum``.
     """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        is_whole = isinstance(value, float) and value.is_integer()
+        is_whole = isinstance(value, (float, np.floating)) and float(value).is_integer()
         if not is_whole:
             raise ValueError(
                 f"{name} must be an integer >= {minimum}. Received: {name}={value!r}"
@@ -70,6 +70,111 @@ def validate_int_arg(value, name: str, *, minimum: int = 1) -> int:
             f"{name} must be an integer >= {minimum}. Received: {name}={value!r}"
         )
     return int(value)
+
+
+def validate_float_dtype(value, name: str):
+    """Returns ``value`` if it is a floating-point array, tensor or variable.
+
+    Spectra, norms and entropies of integer weights are meaningless (an int32
+    spectral entropy comes out as 0, an int8 squared norm overflows), so measures
+    and regularizers refuse them.
+
+    Args:
+        value: anything with a ``dtype`` (NumPy array, backend tensor,
+            ``keras.Variable``).
+        name: the argument's name, for the message.
+
+    Raises:
+        ValueError: the dtype is not a floating-point one, e.g. "weights must
+            have a floating-point dtype (cast with keras.ops.cast(x, 'float32')).
+            Received: weights of dtype int32".
+    """
+    import keras  # here, not at the top: the command line imports this module
+    # before it chooses Keras' backend.
+
+    dtype = keras.backend.standardize_dtype(getattr(value, "dtype", type(value)))
+    if not keras.backend.is_float_dtype(dtype):
+        raise ValueError(
+            f"{name} must have a floating-point dtype (cast with "
+            f"keras.ops.cast(x, 'float32')). Received: {name} of dtype {dtype}"
+        )
+    return value
+
+
+def validate_nonnegative_values(values, name: str) -> np.ndarray:
+    """Returns ``values`` as a non-empty NumPy array of finite numbers >= 0.
+
+    Args:
+        values: an array, tensor or sequence.
+        name: the argument's name, for the message.
+
+    Raises:
+        ValueError: empty, not numeric, or holding a negative, NaN or infinite
+            value (the message shows the smallest one).
+    """
+    array = np.asarray(values)
+    if array.size == 0:
+        raise ValueError(
+            f"{name} must hold at least one value. Received: {name} of shape "
+            f"{array.shape}"
+        )
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(
+        array.dtype, np.complexfloating
+    ):
+        raise ValueError(
+            f"{name} must hold real numbers. Received: {name} of dtype {array.dtype}"
+        )
+    bad = ~np.isfinite(array) | (array < 0)
+    if np.any(bad):
+        raise ValueError(
+            f"{name} must hold finite numbers >= 0. Received: {name} with "
+            f"{int(bad.sum())} such value(s), e.g. {array[bad].flat[0].item()!r}"
+        )
+    return array
+
+
+def validate_class_labels(
+    labels, name: str, num_classes: int | None = None
+) -> np.ndarray:
+    """Returns ``labels`` as an int64 NumPy array of class indices.
+
+    Integer dtypes, or floats that are whole numbers (as Keras passes integer
+    labels to a loss), are accepted.
+
+    Args:
+        labels: ``(N,)`` (or any shape of) class indices.
+        name: the argument's name, for the message.
+        num_classes: if given, labels must lie in ``[0, num_classes)``.
+            Defaults to `None`.
+
+    Raises:
+        ValueError: labels that are not numbers, fractional, non-finite,
+            negative or ``>= num_classes``.
+    """
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        numeric = np.issubdtype(labels.dtype, np.number) and not np.issubdtype(
+            labels.dtype, np.complexfloating
+        )
+        if (
+            not numeric
+            or not np.all(np.isfinite(labels))
+            or np.any(labels != np.round(labels))
+        ):
+            raise ValueError(
+                f"{name} must be integer class indices (or one-hot rows). "
+                f"Received: {labels.dtype} values such as "
+                f"{labels.reshape(-1)[:3].tolist()}"
+            )
+    labels = labels.astype(np.int64)
+    if labels.size and (
+        labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes)
+    ):
+        bound = f"lie in [0, {num_classes})" if num_classes is not None else "be >= 0"
+        raise ValueError(
+            f"{name} must {bound}. Received: labels in [{labels.min()}, {labels.max()}]"
+        )
+    return labels
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,22 +267,5 @@ def validate_labelled_pair(
             f"{name} labels must be (N,) class indices or (N, K) one-hot rows. "
             f"Received shape {y.shape}"
         )
-    if not np.issubdtype(labels.dtype, np.integer):
-        numeric = np.issubdtype(labels.dtype, np.number)
-        if (
-            not numeric
-            or not np.all(np.isfinite(labels))
-            or np.any(labels != np.round(labels))
-        ):
-            raise ValueError(
-                f"{name} labels must be integer class indices (or one-hot rows). "
-                f"Received {labels.dtype} values such as {labels[:3].tolist()}"
-            )
-    labels = labels.astype(np.int64)
-    if labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes):
-        bound = f"[0, {num_classes})" if num_classes is not None else ">= 0"
-        raise ValueError(
-            f"{name} labels must lie in {bound}. Received labels in "
-            f"[{labels.min()}, {labels.max()}]"
-        )
+    labels = validate_class_labels(labels, f"{name} labels", num_classes)
     return LabelledData(x, y, labels.astype(np.int32))

@@ -1,0 +1,88 @@
+"""The lenses a run can be measured with after the fact, and their default monitors.
+
+``keras-grok measure --lens NAME`` and the events' refinement name lenses; a lens
+is a monitor class. A replay reuses the recipe's own monitor of that class when it
+has one (its settings, so replayed values equal the in-line ones bit for bit),
+else builds the lens's default monitor from the run's data here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from keras_grok.callbacks import (
+    CollapseMonitor,
+    ComplexityMonitor,
+    FourierMonitor,
+    InformationPlaneMonitor,
+)
+
+LENSES = ("accuracy", "collapse", "fourier", "information", "complexity")
+"""The lenses ``measure_run`` knows; ``accuracy`` is always measured."""
+
+
+@dataclass
+class LensContext:
+    """What a lens's default monitor is built from in a replay."""
+
+    train: tuple
+    test: tuple
+    monitors: Sequence  # the recipe's own monitors (reused for their settings)
+    num_classes: int
+    seed: int
+
+
+def lens_monitor(lens: str, context: LensContext, key_frequencies):
+    """The monitor of ``lens`` in a replay: the recipe's own, else a default.
+
+    ``key_frequencies``: fixed Fourier key frequencies, or None (per step).
+    """
+
+    kinds = {
+        "collapse": CollapseMonitor,
+        "fourier": FourierMonitor,
+        "information": InformationPlaneMonitor,
+        "complexity": ComplexityMonitor,
+    }
+    own = next((m for m in context.monitors if type(m) is kinds[lens]), None)
+    if lens == "fourier" and (own is not None or key_frequencies is not None):
+        return fourier_monitor(own, context, key_frequencies)
+    if own is not None:  # the recipe's settings: the in-line values, bit for bit
+        return own
+    train, test, k = context.train, context.test, context.num_classes
+    if lens == "collapse":
+        return CollapseMonitor(train, test, "features", num_classes=k)
+    if lens == "information":
+        return InformationPlaneMonitor(
+            test_data=(test[0][:500], test[1][:500]),
+            layer="features",
+            estimators="nhsic",
+            num_classes=k,
+            seed=context.seed,
+        )
+    return ComplexityMonitor(
+        (train[0][:512], train[1][:512]),
+        epsilons=(0.1,),
+        thresholds=(1.0, 0.9, 0.7, 0.5),
+    )
+
+
+def fourier_monitor(own, context: LensContext, key_frequencies):
+    """A Fourier lens with ``own``'s settings (if any) and the given keys."""
+
+    if own is not None and key_frequencies is None:
+        return own
+    settings = {"p": context.num_classes, "op": "a+b", "num_key_frequencies": 5}
+    if own is not None:
+        settings = {
+            "p": own.p,
+            "op": own.op,
+            "num_key_frequencies": own.num_key_frequencies,
+            "embedding": own.embedding,
+            "directions": own.directions,
+            "positions": own.positions,
+        }
+    return FourierMonitor(
+        context.train, context.test, key_frequencies=key_frequencies, **settings
+    )

@@ -1,0 +1,310 @@
+"""Measure any lens of a recorded run after the fact, by replaying it exactly.
+
+A run keeps a sparse checkpoint history (``TrainingCheckpoint(history=...)``):
+weights, optimizer and random states at steps 0, 1, 2, 4, ... (x2) and its last.
+Training is replayable bit for bit from any of them: the batch at step ``s`` is a
+function of ``(seed, s)`` (``EpochBatches``) and every random state is in the
+checkpoint. So ``measure_run`` restores the checkpoint at or before each asked
+step, trains on with the run's own recipe, config and batch order, and measures
+the chosen lenses there: as densely as a question needs, on a finished run that
+never had the lens, without slowing the original training. Values replayed at a
+step that was measured while training equal that ``metrics.csv`` row bit for bit
+(same backend, same lenses).
+
+Results go to ``replays/LENSES.csv`` in the run folder (``metrics.csv`` is never
+touched), rewritten atomically after each replayed stretch, so a replay killed
+midway resumes: rerun it and only the missing steps are replayed.
+
+How it works: ``measure_run`` runs the run's recipe again inside a replay
+request (``active_replay()``); the recipe builds its data, model and monitors as
+it did, and ``train_and_record`` hands them to ``replay_stretches`` instead of
+training from scratch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from keras_grok.callbacks import Schedule, TrainingCheckpoint
+from keras_grok.experiments.recipe import load_recipe
+from keras_grok.runs.after_the_fact import measure_now
+from keras_grok.runs.lenses import LENSES, LensContext, fourier_monitor, lens_monitor
+from keras_grok.runs.run_folder import (
+    RunFolder,
+    RunFolderError,
+    read_metrics,
+    write_metrics_atomic,
+)
+
+KEY_FREQUENCIES = ("final", "per_step")
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    """What to measure in a replay.
+
+    Attributes:
+        lenses: lens names of ``LENSES``.
+        steps: the steps to measure at, ascending, each >= 1.
+        key_frequencies: the Fourier lens's key frequencies: ``"final"`` (those
+            of the run's last state at every step, Nanda et al.'s protocol) or
+            ``"per_step"`` (re-picked at each step, as in-line).
+    """
+
+    lenses: tuple[str, ...]
+    steps: tuple[int, ...]
+    key_frequencies: str = "final"
+
+    @property
+    def name(self) -> str:
+        """The replay file's name: the lenses (and the Fourier protocol)."""
+        parts = [lens for lens in LENSES if lens in self.lenses]
+        if "fourier" in parts and self.key_frequencies != "final":
+            parts[parts.index("fourier")] = "fourier_per_step"
+        return "+".join(parts)
+
+
+_ACTIVE: contextvars.ContextVar[ReplayRequest | None] = contextvars.ContextVar(
+    "keras_grok_replay", default=None
+)
+
+
+def active_replay() -> ReplayRequest | None:
+    """The replay request ``train_and_record`` serves now, or None (a real run)."""
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def _replaying(request: ReplayRequest):
+    token = _ACTIVE.set(request)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def parse_steps(spec: str) -> tuple[int, ...]:
+    """Steps from ``"START:STOP:STRIDE"`` (STOP included), ``"A,B,C"`` or ``"N"``.
+
+    Raises:
+        ValueError: a spec of none of these forms, or a step < 1.
+    """
+    try:
+        if ":" in spec:
+            start, stop, *stride = (int(v) for v in spec.split(":"))
+            if len(stride) > 1 or (stride and stride[0] < 1) or stop < start:
+                raise ValueError
+            steps = range(start, stop + 1, stride[0] if stride else 1)
+        else:
+            steps = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(
+            "steps must be START:STOP:STRIDE (STOP included), a list A,B,C or one "
+            f"step N. Received: steps={spec!r}"
+        ) from None
+    steps = tuple(sorted(set(steps)))
+    if not steps or steps[0] < 1:
+        raise ValueError(f"steps must be >= 1. Received: steps={spec!r}")
+    return steps
+
+
+def measure_run(
+    run_dir,
+    lenses: Sequence[str],
+    steps: Sequence[int],
+    key_frequencies: str = "final",
+    verbose: bool = False,
+) -> list[dict]:
+    """Measures ``lenses`` at ``steps`` of a recorded run by exact replay.
+
+    Keras must already be loaded with the backend the run was recorded on
+    (``keras-grok measure`` sees to it): replay is exact on one backend.
+
+    Args:
+        run_dir: the run folder (with ``config.json`` and a checkpoint history).
+        lenses: names from ``LENSES`` (``accuracy`` is always added).
+        steps: steps >= 1, up to the run's last step.
+        key_frequencies: ``"final"`` or ``"per_step"`` (see ``ReplayRequest``).
+            Defaults to `"final"`.
+        verbose: print a line per replayed stretch. Defaults to `False`.
+
+    Returns:
+        The rows of the replay file at the asked steps, in step order.
+
+    Raises:
+        ValueError: an unknown lens or key-frequency protocol, or steps out of
+            range.
+        RunFolderError: the folder has no config or checkpoint history, or was
+            recorded on another backend.
+    """
+
+    unknown = sorted(set(lenses) - set(LENSES))
+    if unknown:
+        raise ValueError(
+            f"Unknown lens {unknown[0]!r}. Lenses: {', '.join(LENSES)}. "
+            f"Received: lenses={list(lenses)}"
+        )
+    if key_frequencies not in KEY_FREQUENCIES:
+        raise ValueError(
+            f"key_frequencies must be one of {KEY_FREQUENCIES}. Received: "
+            f"key_frequencies={key_frequencies!r}"
+        )
+    folder = RunFolder(run_dir)
+    record = folder.saved_config()
+    if record is None:
+        raise RunFolderError(f"{folder.path} has no config.json: not a run folder")
+    history = folder.history_checkpoints()
+    if not history:
+        raise RunFolderError(
+            f"{folder.path} keeps no checkpoint history (its run was recorded "
+            "before keras-grok kept one, or is nested): rerun it to measure after "
+            "the fact"
+        )
+    if record.get("backend") != keras.backend.backend():
+        raise RunFolderError(
+            f"{folder.path} was recorded on {record.get('backend')!r}; replay it on "
+            f"that backend (this process runs {keras.backend.backend()!r})"
+        )
+    steps = tuple(sorted({int(s) for s in steps}))
+    last = history[-1][0]
+    if not steps or steps[0] < 1 or steps[-1] > last:
+        raise ValueError(
+            f"steps must lie in [1, {last}] (the run's last step). Received: "
+            f"steps {steps[0] if steps else None}..{steps[-1] if steps else None}"
+        )
+    request = ReplayRequest(
+        tuple(dict.fromkeys(["accuracy", *lenses])), steps, key_frequencies
+    )
+    recipe = load_recipe(record["recipe"])
+    with folder.lock(), _replaying(request):
+        # Keys the recipe gained since the run was recorded take their defaults.
+        recipe.run({**recipe.defaults, **record["config"]}, folder.path, verbose)
+    wanted = set(steps)
+    rows = read_metrics(folder.replay_metrics(request.name))
+    return [r for r in rows if r["step"] in wanted]
+
+
+def replay_stretches(
+    request: ReplayRequest,
+    folder: RunFolder,
+    model,
+    train: tuple,
+    test: tuple,
+    grokking,
+    monitors: Sequence,
+    *,
+    batch_size: int,
+    shuffle_seed: int,
+    verbose: bool,
+) -> dict:
+    """Replays ``folder``'s run from its history and measures ``request``.
+
+    Called by ``train_and_record`` in a replay, with the model, data and
+    monitors the recipe built. Groups the asked steps by the latest history
+    checkpoint at or before each; for each group, restores that checkpoint,
+    trains to the group's last step on the run's own batches and measures the
+    lenses at the group's steps. After each group the replay file is rewritten
+    whole (atomically), so a killed replay resumes with the missing groups.
+
+    Returns:
+        ``{"replay_file", "replayed_steps", "trained_steps"}`` and the accuracy
+        monitor's summary of the replayed steps.
+    """
+    from keras_grok.data.epoch_batches import EpochBatches
+
+    x, y = train
+    steps_per_epoch = math.ceil(len(x) / batch_size)
+    targets = np.asarray(train[1])
+    classes = (
+        int(max(np.max(targets), np.max(test[1]))) + 1
+        if targets.ndim == 1
+        else int(targets.shape[-1])
+    )
+    context = LensContext(train, test, monitors, classes, int(shuffle_seed))
+    history = folder.history_checkpoints()
+    keys = None
+    if "fourier" in request.lenses and request.key_frequencies == "final":
+        TrainingCheckpoint.restore(history[-1][1], model)
+        probe = fourier_monitor(None, context, None)
+        for m in monitors:
+            if type(m) is type(probe):
+                probe = m
+        keys = probe.key_frequencies_of(model)
+    grokking.patience = None  # the replay decides where to stop
+    lenses = [grokking] + [
+        lens_monitor(lens, context, keys) for lens in request.lenses[1:]
+    ]
+    path = folder.replay_metrics(request.name)
+    columns = ["step", *dict.fromkeys(n for m in lenses for n in m.metric_names)]
+    done = {int(r["step"]): r for r in read_metrics(path)} if path.exists() else {}
+    groups: dict[int, list[int]] = {}
+    for step in request.steps:
+        if step not in done:
+            start = max(s for s, _ in history if s <= step)
+            groups.setdefault(start, []).append(step)
+    trained = 0
+    for start, group in sorted(groups.items()):
+        checkpoint = dict(history)[start]
+        state = TrainingCheckpoint.restore(checkpoint, model)
+        for monitor in lenses:
+            monitor.records = []
+        if group[0] == start:  # the checkpoint's own state: measure, no training
+            measure_now(model, lenses, start)
+        rest = [s for s in group if s > start]
+        if rest:
+            last = rest[-1]
+            for monitor in lenses:
+                monitor.schedule_spec = Schedule(tuple(rest))
+            model.fit(
+                EpochBatches(x, y, batch_size, shuffle_seed, state.epoch),
+                epochs=max(state.epoch + 1, math.ceil(last / steps_per_epoch)),
+                steps_per_epoch=steps_per_epoch,
+                initial_epoch=state.epoch,
+                shuffle=False,
+                verbose=0,
+                callbacks=[*lenses, _StopAfter(last)],
+            )
+            trained += last - state.step
+        merged: dict[int, dict] = {}
+        for monitor in lenses:
+            for record in monitor.records:
+                merged.setdefault(record["step"], {}).update(record)
+        done.update({s: merged[s] for s in group if s in merged})
+        write_metrics_atomic(path, columns, [done[s] for s in sorted(done)])
+        if verbose:
+            print(
+                f"replayed steps {start}..{group[-1]} from the checkpoint at step "
+                f"{start}: {len(group)} measured -> {path}"
+            )
+    return {
+        **grokking.summary(),
+        "replay_file": str(path),
+        "replayed_steps": sum(len(g) for g in groups.values()),
+        "trained_steps": trained,
+    }
+
+
+class _StopAfter(keras.callbacks.Callback):
+    """Stops ``fit`` once the model has taken ``last`` optimizer steps."""
+
+    def __init__(self, last: int):
+        super().__init__()
+        self.last = int(last)
+
+    def on_train_begin(self, logs=None):
+        from keras_grok.callbacks.scheduled_monitor import current_step
+
+        self._model = self.model
+        self._step = current_step(self._model)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step >= self.last:
+            self._model.stop_training = True

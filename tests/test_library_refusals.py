@@ -1,0 +1,328 @@
+"""The library refuses what it cannot measure, naming the argument as Keras does."""
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from keras_grok.callbacks import GrokkingMonitor
+from keras_grok.callbacks.schedule import Schedule, every_schedule, geometric_schedule
+from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
+from keras_grok.losses import SumSquaredError, squared_error_one_hot
+from keras_grok.measures import (
+    coarse_graining,
+    complexity,
+    description_length,
+    fourier,
+    information,
+    spectral,
+)
+from keras_grok.regularizers import SpectralEntropy
+from keras_grok.utils.argument_validation import (
+    validate_class_labels,
+    validate_float_dtype,
+    validate_int_arg,
+    validate_nonnegative_values,
+)
+from tests.testing import to_numpy
+
+SETTINGS = settings(max_examples=60, deadline=None)
+
+
+# --------------------------------------------------------------------------------------
+# The validators, property by property
+# --------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(st.integers(min_value=1, max_value=2**40))
+def test_a_whole_number_at_or_above_the_minimum_is_accepted_as_int(value):
+    assert validate_int_arg(value, "n") == value
+    assert validate_int_arg(float(value), "n") == value
+
+
+@SETTINGS
+@given(
+    st.one_of(
+        st.integers(max_value=0),
+        st.floats().filter(lambda v: not (v.is_integer() and v >= 1)),
+        st.booleans(),
+        st.text(max_size=3),
+        st.none(),
+    )
+)
+def test_anything_but_a_whole_number_at_least_one_is_refused_by_name(value):
+    with pytest.raises(ValueError, match=r"n must be an integer >= 1\. Received: n="):
+        validate_int_arg(value, "n")
+
+
+@SETTINGS
+@given(hnp.arrays(np.int64, st.integers(1, 20), elements=st.integers(0, 9)))
+def test_class_labels_in_range_come_back_unchanged(labels):
+    np.testing.assert_array_equal(validate_class_labels(labels, "y", 10), labels)
+    np.testing.assert_array_equal(
+        validate_class_labels(labels.astype("float32"), "y", 10), labels
+    )
+
+
+@SETTINGS
+@given(
+    hnp.arrays(np.int64, st.integers(1, 20), elements=st.integers(0, 9)),
+    st.sampled_from([-1, 10, 1000]),
+    st.data(),
+)
+def test_a_negative_or_too_large_label_is_refused_with_the_range(labels, bad, data):
+    labels = labels.copy()
+    labels[data.draw(st.integers(0, len(labels) - 1))] = bad
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 10\)\. Received: labels"):
+        validate_class_labels(labels, "y", 10)
+
+
+@SETTINGS
+@given(st.floats().filter(lambda v: not np.isfinite(v) or not v.is_integer()))
+def test_a_fractional_or_non_finite_label_is_refused(bad):
+    with pytest.raises(ValueError, match="y must be integer class indices"):
+        validate_class_labels(np.array([0.0, bad]), "y", 10)
+
+
+@SETTINGS
+@given(
+    hnp.arrays(
+        np.float64, st.integers(1, 30), elements=st.floats(0, 1e6, allow_nan=False)
+    )
+)
+def test_non_negative_finite_values_are_accepted(values):
+    np.testing.assert_array_equal(validate_nonnegative_values(values, "v"), values)
+
+
+@SETTINGS
+@given(
+    hnp.arrays(np.float64, st.integers(1, 30), elements=st.floats(0, 1e6)),
+    st.sampled_from([-1e-9, -5.0, np.nan, np.inf]),
+    st.data(),
+)
+def test_a_negative_or_non_finite_value_is_refused(values, bad, data):
+    values = values.copy()
+    values[data.draw(st.integers(0, len(values) - 1))] = bad
+    with pytest.raises(ValueError, match="v must hold finite numbers >= 0"):
+        validate_nonnegative_values(values, "v")
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint8", "bool"])
+def test_integer_dtypes_are_refused_where_a_float_is_needed(dtype):
+    with pytest.raises(
+        ValueError, match=f"w must have a floating-point dtype.*{dtype}"
+    ):
+        validate_float_dtype(np.ones((3, 3), dtype), "w")
+
+
+# --------------------------------------------------------------------------------------
+# Integer weights
+# --------------------------------------------------------------------------------------
+
+
+def test_spectral_entropy_of_an_int32_matrix_is_refused_not_zero():
+    # An int32 identity would come out as entropy 0.0 (a rank-1 matrix's).
+    with pytest.raises(ValueError, match="floating-point dtype.*int32"):
+        spectral.spectral_entropy(np.eye(4, dtype="int32"))
+    with pytest.raises(ValueError, match="floating-point dtype.*int32"):
+        spectral.spectral_entropies([np.eye(4, dtype="int32")])
+    with pytest.raises(ValueError, match="floating-point dtype.*int32"):
+        SpectralEntropy(0.1)(np.eye(4, dtype="int32"))
+
+
+def test_squared_weight_norm_of_int8_weights_is_refused_not_overflowed():
+    weights = [np.full((16, 16), 100, "int8")]  # 100^2 does not fit in int8
+    with pytest.raises(ValueError, match="weights must have a floating-point.*int8"):
+        fourier.squared_weight_norm(weights)
+    assert float(to_numpy(fourier.squared_weight_norm([np.ones((2, 2))]))) == 4.0
+
+
+# --------------------------------------------------------------------------------------
+# Gini, kernel widths, bin sizes
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ([], "values must hold at least one value"),
+        ([1.0, -0.5, 2.0], "values must hold finite numbers >= 0"),
+        ([1.0, np.nan], "values must hold finite numbers >= 0"),
+    ],
+)
+def test_gini_refuses_empty_or_negative_values(values, match):
+    with pytest.raises(ValueError, match=match):
+        fourier.gini_coefficient(np.array(values, "float32"))
+
+
+@SETTINGS
+@given(hnp.arrays(np.float32, st.integers(2, 40), elements=st.floats(0, 100, width=32)))
+def test_gini_of_non_negative_values_lies_in_zero_to_one(values):
+    gini = float(to_numpy(fourier.gini_coefficient(values)))
+    assert values.sum() == 0 or 0.0 <= gini <= 1.0 - 1.0 / len(values) + 1e-5
+
+
+@pytest.mark.parametrize("width", [0.0, -1.0, float("nan"), float("inf")])
+def test_non_positive_or_non_finite_kernel_widths_are_refused(width):
+    z = np.random.default_rng(0).normal(size=(50, 3))
+    labels = np.arange(50) % 2
+    with pytest.raises(ValueError, match=f"std must be a finite number > 0.*{width}"):
+        information.kde_mutual_information(z, labels, num_references=10, std=width)
+    with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
+        information.gaussian_gram(z, sigma=width)
+
+
+@pytest.mark.parametrize("bin_size", [0.0, -0.01, float("nan")])
+def test_non_positive_bin_sizes_are_refused(bin_size):
+    with pytest.raises(ValueError, match="bin_size must be a finite number > 0"):
+        coarse_graining.quantize(np.ones(3), bin_size)
+    with pytest.raises(ValueError, match="bin_size must be a finite number > 0"):
+        coarse_graining.coarse_grain([np.eye(3, dtype="float32")], 1.0, bin_size)
+
+
+# --------------------------------------------------------------------------------------
+# Labels: the MSE-sum loss, the complexity estimate, the data bits
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        ([0, 1, 4], r"y_true must lie in \[0, 4\)\. Received: labels in \[0, 4\]"),
+        ([0, -1, 2], r"y_true must lie in \[0, 4\)"),
+        ([0.0, 1.5, 2.0], "y_true must be integer class indices"),
+    ],
+)
+def test_the_sum_squared_error_refuses_labels_that_are_not_class_indices(labels, match):
+    outputs = np.zeros((3, 4), "float32")
+    with pytest.raises(ValueError, match=match):
+        squared_error_one_hot(np.array(labels), outputs)
+    with pytest.raises(ValueError, match=match):
+        SumSquaredError()(np.array(labels), outputs)
+
+
+def test_the_sum_squared_error_inside_a_traced_step_turns_bad_labels_into_nan():
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    model.compile("sgd", SumSquaredError())
+    good = np.array([0, 1, 2, 1, 0, 1, 2, 0])
+    assert np.isfinite(model.evaluate(x, good, verbose=0))
+    bad = np.array([0, 1, 2, 5, 0, 1, 2, 0])
+    try:
+        loss = model.evaluate(x, bad, verbose=0)
+    except ValueError as error:  # torch runs eagerly: refused by name
+        assert "y_true must lie in [0, 3)" in str(error)
+    else:
+        assert np.isnan(loss)
+
+
+def _classifier(num_classes: int = 3) -> keras.Model:
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(num_classes)(inputs))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        ([0, 1, 3, 2], r"data labels must lie in \[0, 3\)"),
+        ([0, -1, 1, 2], r"data labels must lie in \[0, 3\)"),
+        ([0, 0.5, 1, 2], "data labels must be integer class indices"),
+    ],
+)
+def test_the_complexity_estimate_refuses_labels_outside_the_outputs(labels, match):
+    x = np.random.default_rng(0).normal(size=(4, 4)).astype("float32")
+    with pytest.raises(ValueError, match=match):
+        complexity.estimate_complexity(_classifier(), (x, np.array(labels)), 0.1)
+
+
+def test_data_bits_refuse_out_of_range_labels_and_a_zero_batch():
+    x = np.zeros((4, 4), "float32")
+    with pytest.raises(ValueError, match=r"data labels must lie in \[0, 3\)"):
+        description_length.data_bits(_classifier(), (x, np.array([0, 1, 2, 3])))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        description_length.data_bits(_classifier(), (x, np.zeros(4)), batch_size=0)
+
+
+# --------------------------------------------------------------------------------------
+# Schedules, batch sizes, monitors
+# --------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 10**6), min_size=1, max_size=20))
+def test_a_schedule_keeps_whole_steps_sorted_and_unique(steps):
+    assert Schedule(tuple(steps)).steps == tuple(sorted(set(steps)))
+
+
+@SETTINGS
+@given(
+    st.lists(st.integers(1, 1000), max_size=5),
+    st.floats(1, 1000).filter(lambda v: not v.is_integer()),
+)
+def test_a_fractional_step_is_refused_not_truncated(steps, fractional):
+    with pytest.raises(ValueError, match="Scheduled steps must be whole numbers >= 1"):
+        Schedule((*steps, fractional))
+
+
+def test_geomspace_steps_are_refused_with_a_hint_to_round():
+    with pytest.raises(ValueError, match=r"np\.round"):
+        Schedule(tuple(np.geomspace(1, 1000, 10)))
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_schedule_builders_refuse_bad_totals_and_strides(bad):
+    with pytest.raises(ValueError, match="total_steps must be an integer >= 1"):
+        geometric_schedule(bad)
+    with pytest.raises(ValueError, match="stride must be an integer >= 1"):
+        every_schedule(10, bad)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 0.5, 2.5])
+def test_a_monitor_refuses_a_batch_size_below_one(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        ScheduledMonitor(batch_size=batch_size)
+
+
+def _data(n: int = 32, classes: int = 3):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 4)).astype("float32"), np.arange(n) % classes
+
+
+def test_an_uncompiled_model_is_refused_by_a_monitor_before_the_first_step():
+    x, y = _data()
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs), name="uncompiled")
+    monitor = GrokkingMonitor((x, y), (x, y), schedule=[1])
+    callbacks = keras.callbacks.CallbackList([monitor], model=model, epochs=1, steps=2)
+    with pytest.raises(ValueError, match="call model.compile.*model='uncompiled'"):
+        callbacks.on_train_begin()
+
+
+def test_one_hot_targets_with_a_sparse_loss_are_refused_with_both_fixes():
+    x, y = _data()
+    one_hot = np.eye(3, dtype="float32")[y]
+    model = _classifier()
+    monitor = GrokkingMonitor((x, one_hot), (x, y), schedule=[1])
+    with pytest.raises(
+        ValueError,
+        match=r"train_data holds one-hot rows.*argmax.*CategoricalCrossentropy"
+        r".*Received: train_data targets of shape \(32, 3\)",
+    ):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+
+
+def test_one_hot_targets_with_a_one_hot_loss_are_measured():
+    x, y = _data()
+    one_hot = np.eye(3, dtype="float32")[y]
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
+    monitor = GrokkingMonitor((x, one_hot), (x, one_hot), schedule=[1])
+    model.fit(x, one_hot, epochs=1, batch_size=16, verbose=0, callbacks=[monitor])
+    assert np.isfinite(monitor.latest["train_loss"])
