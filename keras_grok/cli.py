@@ -25,7 +25,8 @@ BACKENDS = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 INSTALL_HINTS = {
     "jax": "pip install jax",
     "tensorflow": "pip install tensorflow-cpu",
-    "torch": "pip install 'keras-grok[torch]' (on a CPU-only machine: torch==2.13.0)",
+    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu "
+    "(the CPU build; a GPU machine: pip install 'keras-grok[torch]')",
 }
 VERSIONED_PACKAGES = ("keras", "numpy", "jax", "tensorflow-cpu", "tensorflow", "torch")
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

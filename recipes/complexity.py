@@ -62,6 +62,7 @@ CONFIG = {
     "embed_dim": 128,  # MLP embedding width (transformer: d_model)
     "hidden": 256,  # MLP hidden width
     "transformer_layers": 1,
+    "causal": False,  # transformer: causal attention mask (paper B: none)
     "learning_rate": 2e-3,  # paper B: 1e-3; the MLP groks in half the steps at 2e-3
     "beta_2": 0.98,
     "batch_size": 512,

@@ -44,6 +44,7 @@ the transformer's token embedding.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 
@@ -86,6 +87,7 @@ CONFIG = {
     "hidden": 256,  # MLP hidden width
     "depth": 2,  # MLP hidden layers (the last is "features")
     "transformer_layers": 1,
+    "causal": False,  # transformer: causal attention mask (paper B: none)
     "learning_rate": 1e-3,
     "weight_decay": 1.0,  # AdamW's decoupled weight decay
     "beta_2": 0.98,
@@ -197,7 +199,19 @@ def _regularized(model: keras.Model, config: dict) -> keras.Model:
     )
 
 
-def _modular(config: dict):
+class Task(NamedTuple):
+    """What a task of the atlas is built into."""
+
+    model: keras.Model
+    train: tuple
+    test: tuple
+    num_classes: int
+    lenses: tuple  # the task's own lenses (the Fourier lens of modular tasks)
+    title: str
+    settings: dict  # train_and_record's batch size, steps and thresholds
+
+
+def _modular(config: dict) -> Task:
     layout = "pairs" if config["model"] == "mlp" else "tokens"
     split = modular_dataset(
         config["p"], config["op"], config["train_fraction"], config["seed"], layout
@@ -222,10 +236,10 @@ def _modular(config: dict):
         threshold=config["threshold"],
         test_threshold=config["threshold"],
     )
-    return model, train, test, split.num_classes, (fourier,), title, settings
+    return Task(model, train, test, split.num_classes, (fourier,), title, settings)
 
 
-def _digits(config: dict):
+def _digits(config: dict) -> Task:
     image_config = {
         **IMAGE_CONFIG,
         "dataset": "digits",
@@ -246,15 +260,22 @@ def _digits(config: dict):
         threshold=config["threshold"],
         test_threshold=config["image_test_threshold"],
     )
-    return model, train, test, split.num_classes, (), title, settings
+    return Task(model, train, test, split.num_classes, (), title, settings)
 
 
 def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     """Trains the config's model with every lens on and records the run."""
     set_random_seed(config["seed"])
     build = _modular if config["task"] == "modular" else _digits
-    model, train, test, classes, extra, title, settings = build(config)
-    model = _regularized(model, config)
+    task = build(config)
+    model = _regularized(task.model, config)
+    train, test, classes, settings = (
+        task.train,
+        task.test,
+        task.num_classes,
+        task.settings,
+    )
+    title = task.title
     n, m = config["information_size"], config["complexity_examples"]
     monitors = (
         CollapseMonitor(
@@ -275,7 +296,7 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
             thresholds=config["complexity_thresholds"],
         ),
         SpectralDensityMonitor(model, schedule=None),  # cheap: the run's schedule
-        *extra,
+        *task.lenses,
     )  # measured after the fact, at the checkpoint history: training watches
     # accuracy only (it steers the adaptive schedule and the stop)
     if config["regularization"] == "ours":

@@ -50,6 +50,7 @@ CONFIG = {
     "hidden": 256,  # MLP hidden width
     "depth": 2,  # MLP hidden layers (the last is "features")
     "transformer_layers": 1,  # transformer blocks (paper B: 2 for a-b and a/b)
+    "causal": False,  # transformer: causal attention mask (paper B: none)
     "learning_rate": 1e-3,
     "weight_decay": 1.0,  # AdamW's decoupled weight decay
     "beta_2": 0.98,

@@ -13,8 +13,11 @@ An HTML comment on the line(s) right above the fence changes that:
 - ``<!-- not run: REASON -->``: the block is not run (an install, ``tox``, a
   cluster's address, a data set that must be downloaded); the reason is required.
 - ``<!-- test with: WORDS -->``: WORDS are appended to every command of the block
-  when the test runs it (``--set max_steps=40``), so the page shows the real
-  command and the test runs a tiny one.
+  when the test runs it, so the page shows the real command and the test runs a
+  tiny one. For ``keras-grok run``, bare ``KEY=VALUE`` words (``max_steps=40``):
+  they come after every other override, so they win (the command line applies
+  ``--set`` options before bare words, whatever their order), and the test checks
+  that the run's ``config.json`` holds them.
 
 Blocks run in a temporary directory that links the checkout's ``recipes/`` and
 ``benchmarks/``, so relative paths work as they do from the repository root and
@@ -26,6 +29,7 @@ code is the same on all three), which is what the pages' commands default to.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -36,6 +40,8 @@ from pathlib import Path
 
 import keras
 import pytest
+
+from keras_grok.experiments.recipe import parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -192,6 +198,20 @@ def _two_host_devices(env: dict) -> dict:
     return {**env, "XLA_FLAGS": f"{flags} {TWO_DEVICES}".strip()}
 
 
+def _check_settings(argv: list[str], words: list[str], workdir: Path, what: str):
+    """The run a ``keras-grok run`` command wrote has the test's settings."""
+    if argv[:2] != ["keras-grok", "run"]:
+        return
+    options = dict(zip(argv, argv[1:]))
+    backend = options.get("--backend", "jax")
+    out = options.get("--out") or f"runs/{Path(argv[2]).stem}-{backend}"
+    config = json.loads((workdir / out / "config.json").read_text())["config"]
+    for word in words:
+        key, _, text = word.partition("=")
+        wanted = json.loads(json.dumps(parse_value(key, text, config[key])))
+        assert config[key] == wanted, f"{what}: {key}={config[key]!r}, not {text}"
+
+
 def _check(result: subprocess.CompletedProcess, what: str) -> None:
     output = (result.stdout or "") + (result.stderr or "")
     assert result.returncode == 0, (
@@ -229,6 +249,17 @@ def test_every_relative_link_points_to_a_file(page):
     assert missing == [], f"{page.name} links to missing files"
 
 
+def test_the_layout_page_names_every_module():
+    layout = (ROOT / "docs" / "layout.md").read_text()
+    modules = sorted((ROOT / "keras_grok").rglob("*.py"))
+    missing = [
+        str(path.relative_to(ROOT))
+        for path in modules
+        if path.name != "__init__.py" and not re.search(rf"\b{path.name}\b", layout)
+    ]
+    assert missing == [], "docs/layout.md does not name these modules"
+
+
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=[b.name for b in ALL_BLOCKS])
 def test_every_block_is_run_or_says_why_not(block):
     assert problems(block) == [], block.name
@@ -264,4 +295,6 @@ def test_command_block_runs(block, workdir):
             text=True,
             timeout=600,
         )
-        _check(result, f"{block.name}: {shlex.join(argv)}")
+        what = f"{block.name}: {shlex.join(argv)}"
+        _check(result, what)
+        _check_settings(argv, extra, workdir, what)

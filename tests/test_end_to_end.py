@@ -76,7 +76,7 @@ def launch(out: Path) -> subprocess.Popen:
 @pytest.mark.skipif(
     BACKEND != "jax",
     reason="the CLI's kill-and-resume path is the same on every backend (a minute "
-    "of subprocesses); exact resume per backend: tests/test_resume_exact.py",
+    "of subprocesses); exact resume per backend: tests/runs/test_resume_exact.py",
 )
 def test_a_run_killed_midway_resumes_without_lost_or_repeated_steps(tmp_path):
     out = tmp_path / "run"

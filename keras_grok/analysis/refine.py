@@ -57,7 +57,7 @@ GRID_POINTS = {"complexity": 6, "information": 6, "fourier": 10}
 points a round in a bracket (the others: a grid at the resolution asked, in one
 round)."""
 
-Measure = Callable[[str, Sequence[int]], list[dict]]
+Measure = Callable[[dict[str, list[int]]], list[dict]]
 
 
 def _measured_steps(rows: Sequence[dict], metric: str) -> list[int]:
@@ -88,8 +88,9 @@ def refine_events(
 
     Args:
         rows: the run's in-line metrics rows, in step order.
-        measure: ``measure(lens, steps) -> rows`` measures a lens of
-            ``EVENT_LENS`` at the given steps (by replay) and returns its rows.
+        measure: ``measure({lens: steps}) -> rows`` measures each lens of
+            ``EVENT_LENS`` at its steps (by replay: one replay a round serves
+            every lens) and returns the rows.
         steps_per_epoch: the run's steps per epoch (the finest resolution asked).
         threshold: train accuracy that counts as memorized. Defaults to `0.99`.
         test_threshold: test accuracy that counts as generalized; None takes
@@ -145,7 +146,9 @@ def refine_events(
         wanted = {lens: steps for lens, steps in wanted.items() if steps}
         if not wanted or round_ == max_rounds:
             break
-        for lens, steps in sorted(wanted.items()):
+        for lens, steps in wanted.items():
             asked.update((lens, s) for s in steps)
-            extra = merge_rows(extra, measure(lens, sorted(steps)))
+        extra = merge_rows(
+            extra, measure({lens: sorted(steps) for lens, steps in wanted.items()})
+        )
     return table, merge_rows(rows, extra)

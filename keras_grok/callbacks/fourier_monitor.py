@@ -283,7 +283,9 @@ class FourierMonitor(ScheduledMonitor):
         labels = np.zeros((self.p**2,), dtype="int32")
         for split, data in self.data.items():
             rows = self._rows[split]
-            logits[rows] = results.get(self._request, data).reshape(len(rows), -1)
+            logits[rows] = results.get(self._request, data).reshape(len(rows), -1)[
+                :, : self.p
+            ]  # a model may also score its op and "=" tokens
             labels[rows] = data.labels
         values = {}
         with float64_scope():

@@ -114,9 +114,19 @@ class GrokkingMonitor(ScheduledMonitor):
         return (ACCURACY, LOSS)
 
     def schedule_levels(self) -> dict[str, float]:
-        levels = {"train_accuracy": self.threshold}
-        if "test" in self.data:
-            levels["test_accuracy"] = self.test_threshold
+        return self.levels(self.threshold, self.test_threshold, "test" in self.data)
+
+    @staticmethod
+    def levels(
+        threshold: float, test_threshold: float | None, has_test: bool
+    ) -> dict[str, float]:
+        """The accuracy levels an adaptive schedule watches (memorized,
+        generalized); ``test_threshold`` None takes ``threshold``."""
+        levels = {"train_accuracy": threshold}
+        if has_test:
+            levels["test_accuracy"] = (
+                threshold if test_threshold is None else test_threshold
+            )
         return levels
 
     def on_train_begin(self, logs=None):

@@ -340,7 +340,10 @@ def check_unused_keys(
         )
 
 
-MODEL_ONLY_KEYS = {"mlp": ("hidden", "depth"), "transformer": ("transformer_layers",)}
+MODEL_ONLY_KEYS = {
+    "mlp": ("hidden", "depth"),
+    "transformer": ("transformer_layers", "causal"),
+}
 """The keys of a modular config that only one model reads."""
 
 

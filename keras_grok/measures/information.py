@@ -244,9 +244,10 @@ def kde_mutual_information(
     far wider than ``std`` (ordinary unnormalized features with the default
     0.1), every term is dominated by ``min_j ||z_i - z_j||^2 / (2 std^2)``, the
     estimates leave those bounds (thousands of nats, a negative ``I(Z;Y)``) and
-    measure ``std`` rather than the features. Then a ``UserWarning`` names the
-    median nearest-reference distance, a ``std`` of about that size, and the
-    values are still returned.
+    measure ``std`` rather than the features. Then a ``UserWarning`` (once per
+    ``std`` and ``num_references`` in a process) names the median
+    nearest-reference distance, a ``std`` of about that size, and the values are
+    still returned.
 
     Args:
         z: ``(N, ...)`` features, flattened per row.
@@ -305,6 +306,8 @@ def kde_mutual_information(
 KDE_TOLERANCE = 0.1
 """Nats by which a KDE estimate may leave its bounds before the warning."""
 
+_WARNED: set[tuple[float, int]] = set()
+
 
 def _warn_if_uncovered(
     zx: float, zy: float, nearest: np.ndarray, num_references: int, std: float
@@ -313,6 +316,9 @@ def _warn_if_uncovered(
     bound = math.log(num_references)
     if zx <= bound + KDE_TOLERANCE and not zy < -KDE_TOLERANCE:
         return
+    if (std, num_references) in _WARNED:
+        return  # a monitor measures again and again: say it once
+    _WARNED.add((std, num_references))
     median = float(np.median(nearest))
     warnings.warn(
         "kde_mutual_information: the Gaussian mixture does not cover these "

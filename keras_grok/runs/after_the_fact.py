@@ -25,8 +25,9 @@ def measure_after_the_fact(folder: RunFolder, model, monitors: Sequence) -> list
     the values are those the monitors would have logged in line at that step.
     A monitor whose schedule is None (the run's) is measured at every history
     step; one with its own schedule at the first history step at or after each
-    of its steps. A monitor may define ``prepare_after_the_fact(model)``, called
-    with the trained model first (``FourierMonitor`` takes the final model's
+    of its steps, and at the last (the end of training is always measured). A
+    monitor may define ``prepare_after_the_fact(model)``, called with the
+    trained model first (``FourierMonitor`` takes the final model's
     key frequencies there, Nanda et al.'s protocol). The rows go to
     ``replays/lenses.csv``; steps already there are not measured again (a
     killed run resumes).
@@ -53,6 +54,7 @@ def measure_after_the_fact(folder: RunFolder, model, monitors: Sequence) -> list
                         next((h for h in steps if h >= t), steps[-1])
                         for t in schedule.steps
                     }
+                    | {steps[-1]}  # the end of training, as in line: always
                 )
         for step in chosen:
             due.setdefault(step, []).append(monitor)

@@ -56,11 +56,19 @@ class ReplayRequest:
         key_frequencies: the Fourier lens's key frequencies: ``"final"`` (those
             of the run's last state at every step, Nanda et al.'s protocol) or
             ``"per_step"`` (re-picked at each step, as in-line).
+        lens_steps: ``(lens, steps)`` pairs where a lens is wanted at fewer
+            steps than ``steps`` (the union); accuracy is measured at every step.
+            One replay then serves lenses of different densities.
     """
 
     lenses: tuple[str, ...]
     steps: tuple[int, ...]
     key_frequencies: str = "final"
+    lens_steps: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    def steps_of(self, lens: str) -> tuple[int, ...]:
+        """The steps ``lens`` is measured at (``lens_steps``, else ``steps``)."""
+        return dict(self.lens_steps).get(lens, self.steps)
 
     @property
     def name(self) -> str:
@@ -238,30 +246,48 @@ def replay_stretches(
                 probe = m
         keys = probe.key_frequencies_of(model)
     grokking.patience = None  # the replay decides where to stop
-    lenses = [grokking] + [
-        lens_monitor(lens, context, keys) for lens in request.lenses[1:]
-    ]
+    lenses = {"accuracy": grokking}
+    for lens in request.lenses[1:]:
+        lenses[lens] = lens_monitor(lens, context, keys)
+    wants = {lens: set(request.steps_of(lens)) for lens in lenses}
+    wants["accuracy"] = set(request.steps)
     path = folder.replay_metrics(request.name)
-    columns = ["step", *dict.fromkeys(n for m in lenses for n in m.metric_names)]
+    columns = [
+        "step",
+        *dict.fromkeys(n for m in lenses.values() for n in m.metric_names),
+    ]
     done = {int(r["step"]): r for r in read_metrics(path)} if path.exists() else {}
+
+    def missing(lens: str, step: int) -> bool:
+        row = done.get(step, {})
+        names = lenses[lens].metric_names
+        return not any(math.isfinite(row.get(k, math.nan)) for k in names)
+
+    todo: dict[int, set[str]] = {}
+    for lens, steps in wants.items():
+        for step in steps:
+            if missing(lens, step):
+                todo.setdefault(step, set()).add(lens)
     groups: dict[int, list[int]] = {}
-    for step in request.steps:
-        if step not in done:
-            start = max(s for s, _ in history if s <= step)
-            groups.setdefault(start, []).append(step)
+    for step in sorted(todo):
+        start = max(s for s, _ in history if s <= step)
+        groups.setdefault(start, []).append(step)
     trained = 0
     for start, group in sorted(groups.items()):
-        checkpoint = dict(history)[start]
-        state = TrainingCheckpoint.restore(checkpoint, model)
-        for monitor in lenses:
+        state = TrainingCheckpoint.restore(dict(history)[start], model)
+        for monitor in lenses.values():
             monitor.records = []
         if group[0] == start:  # the checkpoint's own state: measure, no training
-            measure_now(model, lenses, start)
+            measure_now(model, [lenses[n] for n in sorted(todo[start])], start)
         rest = [s for s in group if s > start]
         if rest:
             last = rest[-1]
-            for monitor in lenses:
-                monitor.schedule_spec = Schedule(tuple(rest))
+            active = []
+            for lens, monitor in lenses.items():
+                steps = tuple(s for s in rest if lens in todo[s])
+                if steps:
+                    monitor.schedule_spec = Schedule(steps)
+                    active.append(monitor)
             model.fit(
                 EpochBatches(x, y, batch_size, shuffle_seed, state.epoch),
                 epochs=max(state.epoch + 1, math.ceil(last / steps_per_epoch)),
@@ -269,14 +295,14 @@ def replay_stretches(
                 initial_epoch=state.epoch,
                 shuffle=False,
                 verbose=0,
-                callbacks=[*lenses, _StopAfter(last)],
+                callbacks=[*active, _StopAfter(last)],
             )
             trained += last - state.step
-        merged: dict[int, dict] = {}
-        for monitor in lenses:
+        for lens, monitor in lenses.items():
             for record in monitor.records:
-                merged.setdefault(record["step"], {}).update(record)
-        done.update({s: merged[s] for s in group if s in merged})
+                step = record["step"]
+                if step in todo and lens in todo[step]:  # not an end-of-fit extra
+                    done.setdefault(step, {"step": step}).update(record)
         write_metrics_atomic(path, columns, [done[s] for s in sorted(done)])
         if verbose:
             print(
@@ -286,7 +312,7 @@ def replay_stretches(
     return {
         **grokking.summary(),
         "replay_file": str(path),
-        "replayed_steps": sum(len(g) for g in groups.values()),
+        "replayed_steps": len(todo),
         "trained_steps": trained,
     }
 

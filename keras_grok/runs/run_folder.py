@@ -763,12 +763,23 @@ def _start_time(pid: int) -> int | None:
 
 
 def merge_rows(*tables) -> list[dict]:
-    """Rows of several metrics tables merged per step (later tables win), in order."""
+    """Rows of several metrics tables merged per step, in step order.
+
+    A later table's value wins, except a NaN ("not measured here"), which never
+    hides a measured value.
+    """
     merged: dict[int, dict] = {}
     for rows in tables:
         for row in rows:
-            merged.setdefault(int(row["step"]), {}).update(row)
+            into = merged.setdefault(int(row["step"]), {})
+            for key, value in row.items():
+                if key not in into or not _is_nan(value):
+                    into[key] = value
     return [merged[s] for s in sorted(merged)]
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def write_metrics_atomic(
@@ -779,21 +790,3 @@ def write_metrics_atomic(
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [",".join(columns) + "\n"] + [_format_row(r, columns) for r in rows]
     write_atomic(path, "".join(lines))
-
-
-def read_checkpoint_state(path: str | os.PathLike) -> CheckpointState:
-    """The epoch, step and elapsed time a checkpoint holds, without its arrays.
-
-    Raises:
-        RunFolderError: the file is damaged or not a keras-grok checkpoint.
-    """
-    try:
-        with np.load(path) as data:
-            return CheckpointState(
-                int(data["epoch"]), int(data["step"]), float(data["elapsed"])
-            )
-    except Exception as error:  # a torn or foreign file
-        raise RunFolderError(
-            f"{path} is damaged or not a keras-grok checkpoint "
-            f"({type(error).__name__}: {str(error)[:80]})"
-        ) from None

@@ -137,20 +137,19 @@ def train_and_record(
     if shuffle_seed is None:  # drawn before anything is restored: same on resume
         shuffle_seed = int(np.random.randint(2**31 - 1))
 
+    levels = GrokkingMonitor.levels(threshold, test_threshold, test is not None)
+    shared = resolve_schedule(schedule, epochs * steps_per_epoch, levels)
     grokking = GrokkingMonitor(
         train,
         test,
-        "geometric",
+        shared,
         threshold=threshold,
         test_threshold=test_threshold,
         patience=patience,
     )
-    shared = resolve_schedule(
-        schedule, epochs * steps_per_epoch, grokking.schedule_levels()
-    )
     all_monitors = [grokking, *monitors]
-    for monitor in all_monitors:
-        if monitor is grokking or monitor.schedule_spec is None:
+    for monitor in monitors:  # schedule=None: "the run's schedule"
+        if monitor.schedule_spec is None:
             monitor.schedule_spec = shared
     replay = active_replay()
     if replay is not None:  # keras_grok.runs.replay: measure after the fact
@@ -267,9 +266,15 @@ def _refine(rows, folder, model, train, test, grokking, monitors, **settings):
         for m in (grokking, *monitors)
     ]
 
-    def measure(lens: str, steps) -> list[dict]:
-        lenses = ("accuracy",) if lens == "accuracy" else ("accuracy", lens)
-        request = ReplayRequest(lenses, tuple(steps), key_frequencies=protocol)
+    def measure(wanted: dict[str, list[int]]) -> list[dict]:
+        lenses = ("accuracy", *sorted(set(wanted) - {"accuracy"}))
+        steps = sorted({s for group in wanted.values() for s in group})
+        request = ReplayRequest(
+            lenses,
+            tuple(steps),
+            key_frequencies=protocol,
+            lens_steps=tuple((lens, tuple(wanted[lens])) for lens in sorted(wanted)),
+        )
         replay_stretches(
             request,
             folder,
@@ -281,11 +286,10 @@ def _refine(rows, folder, model, train, test, grokking, monitors, **settings):
             verbose=False,
             **settings,
         )
-        wanted = set(steps)
         return [
             r
             for r in read_metrics(folder.replay_metrics(request.name))
-            if r["step"] in wanted
+            if r["step"] in set(steps)
         ]
 
     try:

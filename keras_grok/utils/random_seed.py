@@ -19,9 +19,9 @@ def set_random_seed(seed: int) -> None:
     that never uses it). This one has the same effects otherwise: Python's
     ``random`` and NumPy's global generator are seeded, Keras' global seed is set
     and its global ``SeedGenerator`` reset, so ``keras.random`` calls and
-    initializers without a seed repeat; torch is seeded when it is the backend. TensorFlow is seeded
-    when it is the backend or already imported (e.g. for ``tf.data``), and is
-    never imported here.
+    initializers without a seed repeat; torch is seeded when it is the backend.
+    TensorFlow is seeded when it is the backend or already imported (e.g. for
+    ``tf.data``), and is never imported here.
 
     Args:
         seed: the seed, an integer >= 0.

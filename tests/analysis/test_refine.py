@@ -35,8 +35,9 @@ class Replayer:
     def __init__(self):
         self.asked: list[tuple[str, int]] = []
 
-    def __call__(self, lens, steps):
-        self.asked.extend((lens, s) for s in steps)
+    def __call__(self, wanted):
+        steps = sorted({s for group in wanted.values() for s in group})
+        self.asked.extend((lens, s) for lens, group in wanted.items() for s in group)
         return [truth(s) for s in steps]
 
 
@@ -78,9 +79,12 @@ def test_the_resolution_is_never_finer_than_an_epoch():
 
 
 def test_merged_rows_keep_every_step_once_in_order():
-    merged = merge_rows([{"step": 5, "a": 1.0}], [{"step": 2, "b": 2.0}, {"step": 5}])
+    merged = merge_rows(
+        [{"step": 5, "a": 1.0}],
+        [{"step": 2, "b": 2.0}, {"step": 5, "a": math.nan, "b": 3.0}],
+    )
     assert [r["step"] for r in merged] == [2, 5]
-    assert merged[1]["a"] == 1.0
+    assert merged[1] == {"step": 5, "a": 1.0, "b": 3.0}  # NaN: not measured there
 
 
 @pytest.mark.parametrize("relative", [0.05, 0.01, 0.002])

@@ -16,7 +16,7 @@ from keras_grok.runs.figures import Panel, PlanePanel, plot_metrics, pyplot
 from keras_grok.runs.run_folder import RunFolder
 from keras_grok.runs.train_and_record import train_and_record
 
-RECIPE = load_recipe(Path(__file__).parents[1] / "recipes" / "late_phase.py")
+RECIPE = load_recipe(Path(__file__).parents[2] / "recipes" / "late_phase.py")
 
 TINY = {
     "p": 11,
@@ -117,7 +117,17 @@ def test_invalid_settings_name_the_key():
 
 @pytest.mark.slow
 def test_digits_counterpart_has_every_lens_but_fourier(tmp_path):
-    config = _config(task="digits", image_max_steps=6, information_size=60)
+    modular_only = ("p", "train_fraction", "embed_dim", "hidden", "batch_size")
+    tiny = {k: v for k, v in TINY.items() if k not in (*modular_only, "max_steps")}
+    tiny.pop("key_frequencies")
+    config = {
+        **RECIPE.defaults,
+        **tiny,
+        "task": "digits",
+        "image_max_steps": 6,
+        "information_size": 60,
+    }
+    RECIPE.validate(config)
     summary = RECIPE.run(config, tmp_path, False)
     last = RunFolder(tmp_path).read_measurements()[-1]
     assert math.isfinite(last["test_nhsic_zx"])

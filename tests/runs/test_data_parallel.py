@@ -28,7 +28,7 @@ from keras_grok.runs.distribution import (
     set_data_parallel,
 )
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 JAX_ONLY = pytest.mark.skipif(
     keras.backend.backend() != "jax",
     reason="keras.distribution's DataParallel is supported on JAX only",

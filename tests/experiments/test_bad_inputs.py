@@ -11,11 +11,18 @@ from keras_grok import cli
 from keras_grok.experiments import config_checks
 from keras_grok.experiments.recipe import RecipeError, load_recipe
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 RECIPES = ("modadd", "complexity", "mnist", "weight_decay_sweep")
 BACKEND = keras.backend.backend()
 # A key whose every value of its type is meaningful has no absurd value.
-NO_ABSURD_VALUE = {"collapse", "collapse_test", "stratified", "data_dir"}
+NO_ABSURD_VALUE = {
+    "collapse",
+    "collapse_test",
+    "stratified",
+    "data_dir",
+    "refine",
+    "causal",
+}
 
 
 def absurd_values(key, default):

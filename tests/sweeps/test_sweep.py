@@ -28,7 +28,7 @@ from keras_grok.sweeps.sweep import (
     table_markdown,
 )
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def rows(steps, train, test):

@@ -7,7 +7,7 @@ import pytest
 
 from keras_grok.experiments.recipe import RecipeError, apply_overrides, load_recipe
 
-RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.py"))
+RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.py"))
 
 DEFAULTS = {"p": 97, "lr": 1e-3, "model": "mlp", "stop": True, "sizes": (64, 32)}
 

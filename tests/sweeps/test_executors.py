@@ -36,7 +36,7 @@ from keras_grok.sweeps.sweep import (
     table_markdown,
 )
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 BACKEND = os.environ.get("KERAS_BACKEND") or "jax"
 
 # Softmax regression with weight decay on a fixed 3-class problem, trained by

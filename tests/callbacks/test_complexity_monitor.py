@@ -97,7 +97,7 @@ def test_the_complexity_recipe_runs_both_settings_and_writes_one_figure(tmp_path
 
     from keras_grok.experiments.recipe import load_recipe
 
-    recipe = load_recipe(Path(__file__).parents[1] / "recipes" / "complexity.py")
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes" / "complexity.py")
     config = {
         **recipe.defaults,
         "p": 11,
@@ -113,7 +113,7 @@ def test_the_complexity_recipe_runs_both_settings_and_writes_one_figure(tmp_path
     summary = recipe.run(config, tmp_path, verbose=False)
     assert (tmp_path / "figure.png").stat().st_size > 0
     for name in ("regularized", "unregularized"):
-        assert (tmp_path / name / "metrics.csv").exists()
+        assert (tmp_path / "runs" / name / "metrics.csv").exists()
         assert (
             summary[f"{name}_peak_complexity_bits"]
             >= (summary[f"{name}_final_complexity_bits"])

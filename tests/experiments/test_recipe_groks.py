@@ -8,7 +8,7 @@ import pytest
 from keras_grok.experiments.recipe import load_recipe
 from keras_grok.runs.run_folder import read_metrics
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.mark.slow

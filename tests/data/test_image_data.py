@@ -16,7 +16,7 @@ from keras_grok import cli
 from keras_grok.data import DatasetNotPreparedError, load_images
 from keras_grok.data.images import IMAGE_DATASETS, stratified_indices
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 TFDS_SETS = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 needs_sklearn = pytest.mark.skipif(
     importlib.util.find_spec("sklearn") is None,

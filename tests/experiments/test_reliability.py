@@ -16,7 +16,7 @@ from keras_grok import cli
 from keras_grok.measures import collapse
 from keras_grok.runs.run_folder import RunFolder, RunFolderError, read_metrics
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 BACKEND = keras.backend.backend()
 TINY = ["p=23", "train_fraction=0.5", "batch_size=64", "max_steps=300"]
 
