@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_grok.callbacks import Schedule, TrainingCheckpoint
+from keras_grok.callbacks import FourierMonitor, Schedule, TrainingCheckpoint
 from keras_grok.experiments.recipe import load_recipe
 from keras_grok.runs.after_the_fact import measure_now
 from keras_grok.runs.lenses import LENSES, LensContext, fourier_monitor, lens_monitor
@@ -240,10 +240,8 @@ def replay_stretches(
     keys = None
     if "fourier" in request.lenses and request.key_frequencies == "final":
         TrainingCheckpoint.restore(history[-1][1], model)
-        probe = fourier_monitor(None, context, None)
-        for m in monitors:
-            if type(m) is type(probe):
-                probe = m
+        own = next((m for m in monitors if isinstance(m, FourierMonitor)), None)
+        probe = own if own is not None else fourier_monitor(None, context, None)
         keys = probe.key_frequencies_of(model)
     grokking.patience = None  # the replay decides where to stop
     lenses = {"accuracy": grokking}

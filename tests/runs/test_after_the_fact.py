@@ -12,9 +12,9 @@ from keras_grok.runs.run_folder import RunFolder
 from keras_grok.runs.train_and_record import train_and_record
 
 
-def record(out, *, inline=(), after=(), refine=False):
+def record(out, *, inline=(), after=(), refine=False, op="a+b"):
     keras.utils.set_random_seed(3)
-    split = modular_dataset(11, "a+b", 0.5, 3)
+    split = modular_dataset(11, op, 0.5, 3)
     model = modular_mlp(11, embed_dim=8, hidden=16, depth=2)
     model.compile(
         keras.optimizers.AdamW(3e-3, weight_decay=0.1),
@@ -81,3 +81,13 @@ def test_refined_events_have_a_step_and_a_resolution(tmp_path):
         assert memorized["resolution"] <= 4  # one epoch
         assert summary["memorized_at"] == memorized["step"]
         assert summary["memorized_at_measured"] == memorized["measured_step"]
+
+
+def test_a_minus_b_run_refines_its_fourier_events_with_its_own_operation(tmp_path):
+    def fourier(train, test):
+        return FourierMonitor(train, test, p=11, op="a-b", num_key_frequencies=2)
+
+    summary, folder = record(tmp_path, after=[fourier], refine=True, op="a-b")
+    assert set(summary["events"]) >= {"circuit_formation", "circuit_cleanup"}
+    rows = [r for r in folder.read_measurements() if "train_excluded_loss" in r]
+    assert rows and all(np.isfinite(r["train_excluded_loss"]) for r in rows[-3:])
