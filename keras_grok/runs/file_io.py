@@ -1,0 +1,82 @@
+"""Writing a run's files so that a kill never leaves one half-written.
+
+``write_atomic`` replaces a file by an atomic rename of a fsynced temporary file;
+a write that fails (a full disk) raises ``OSError`` naming the file. Shared by
+``run_folder`` (which alone knows the files' names), ``metrics_file`` and
+``checkpoint_file``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+FIX = "pass --overwrite to start the run over, or choose another --out"
+
+
+class RunFolderError(ValueError):
+    """A run folder holds a file this run cannot use (damaged, or another run's).
+
+    The message names the file and what to do; nothing has been changed on disk.
+    """
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Writes ``data`` to ``path`` so that a reader sees the old file or the new one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a result file is not
+        os.replace(tmp, path)
+    except BaseException as error:
+        Path(tmp).unlink(missing_ok=True)
+        name_the_file(error, path)
+        raise
+
+
+def name_the_file(error: BaseException, path: Path) -> None:
+    # A failed write (ENOSPC, EIO) says which file it was writing.
+    if isinstance(error, OSError) and error.filename is None:
+        error.filename = str(path)
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Writes ``obj`` as indented JSON (NaN and inf become null), atomically."""
+    write_atomic(path, json.dumps(nan_to_none(obj), indent=2, sort_keys=True) + "\n")
+
+
+def nan_to_none(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [nan_to_none(v) for v in obj]
+    return obj
+
+
+def read_json(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunFolderError(
+            f"{path} is not readable JSON ({str(error)[:60]}); {FIX}"
+        ) from None
+    if not isinstance(value, dict):
+        raise RunFolderError(f"{path} does not hold a JSON object; {FIX}")
+    return value
+
+
+def remove_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):  # it holds files not a run's: leave them
+        path.rmdir()

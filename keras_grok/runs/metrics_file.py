@@ -1,0 +1,190 @@
+"""A run's metrics CSV: one row per measured step, each written in one flushed write.
+
+Values are written with ``repr`` (every digit of a float), a torn last line is
+dropped when read back, and rewrites go through ``write_atomic``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from keras_grok.runs.file_io import (
+    FIX,
+    RunFolderError,
+    name_the_file,
+    write_atomic,
+)
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Reads a metrics CSV into dicts of floats (``step`` as int); [] if absent.
+
+    A last line without its newline (a write cut off by a crash) is ignored.
+
+    Raises:
+        RunFolderError: the file is not a metrics file of keras-grok (no ``step``
+            column), holds a line that does not parse, or its steps do not
+            increase.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunFolderError(f"{path} cannot be read ({error}); {FIX}") from None
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    lines = text.splitlines()
+    if not lines:
+        return []
+    columns = lines[0].split(",")
+    if columns[0] != "step" or len(set(columns)) != len(columns):
+        raise RunFolderError(
+            f"{path} is not a metrics file of keras-grok (its header is "
+            f"{lines[0][:80]!r}); {FIX}"
+        )
+    rows, last = [], -1
+    for number, line in enumerate(lines[1:], start=2):
+        cells = line.split(",")
+        try:
+            if len(cells) != len(columns):
+                raise ValueError(f"{len(cells)} cells for {len(columns)} columns")
+            row = {"step": int(cells[0])}
+            row.update((k, _to_float(v)) for k, v in zip(columns[1:], cells[1:]))
+        except ValueError:
+            raise RunFolderError(
+                f"{path} line {number} is not a row of numbers: {line[:80]!r}; {FIX}"
+            ) from None
+        if row["step"] <= last:
+            raise RunFolderError(
+                f"{path} line {number} has step {row['step']} after step {last} "
+                f"(steps must increase); {FIX}"
+            )
+        last = row["step"]
+        rows.append(row)
+    return rows
+
+
+def _to_float(value: str) -> float:
+    return float(value) if value not in ("", None) else math.nan
+
+
+def format_row(record: dict, columns: list[str]) -> str:
+    cells = []
+    for name in columns:
+        value = record.get(name, math.nan)
+        cells.append(str(int(value)) if name == "step" else repr(float(value)))
+    return ",".join(cells) + "\n"
+
+
+class MetricsFile:
+    """Appends rows to a metrics CSV, one flushed ``write`` per row.
+
+    Args:
+        path: the CSV file; appended to if it exists with the same columns.
+        columns: the column names, ``"step"`` first.
+
+    Raises:
+        RunFolderError: the file exists with other columns, or is damaged.
+    """
+
+    def __init__(self, path: str | os.PathLike, columns: list[str]):
+        self.path = Path(path)
+        self.columns = list(columns)
+        existing = self.path.exists() and self.path.stat().st_size > 0
+        if existing:
+            with self.path.open() as f:
+                header = f.readline().strip().split(",")
+            if header != self.columns:
+                raise RunFolderError(
+                    f"{self.path} has other columns than this run writes "
+                    f"({len(header)} columns, expected {len(self.columns)}); {FIX}"
+                )
+        rows = read_metrics(self.path)
+        self.last_step = rows[-1]["step"] if rows else -1
+        self._file = self.path.open("a", buffering=1)
+        if not existing:
+            self._write(",".join(self.columns) + "\n")
+
+    def append(self, record: dict) -> None:
+        """Writes one row (missing columns are NaN)."""
+        self._write(format_row(record, self.columns))
+        self.last_step = int(record["step"])
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _write(self, line: str) -> None:
+        try:
+            self._file.write(line)
+            self._file.flush()
+        except OSError as error:
+            name_the_file(error, self.path)
+            raise
+
+
+def last_metrics_step(path: str | os.PathLike) -> int:
+    """The step of the last whole row of a metrics CSV; -1 if it has none.
+
+    Reads the end of the file only, so it is cheap to call at every checkpoint.
+    """
+    try:
+        with Path(path).open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 65536, 0))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return -1
+    lines = tail[: tail.rfind("\n") + 1].splitlines()
+    for line in reversed(lines):
+        first = line.split(",", 1)[0]
+        if first.isdigit():
+            return int(first)
+    return -1
+
+
+def truncate_metrics(path: str | os.PathLike, last_step: int) -> list[dict[str, float]]:
+    """Keeps the rows of steps <= ``last_step`` (atomically) and returns them."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = [r for r in read_metrics(path) if r["step"] <= last_step]
+    with path.open() as f:
+        header = f.readline()
+    columns = header.strip().split(",")
+    lines = [header] + [format_row(r, columns) for r in rows]
+    write_atomic(path, "".join(lines) if header.endswith("\n") else "")
+    return rows
+
+
+def merge_rows(*tables) -> list[dict]:
+    """Rows of several metrics tables merged per step, in step order.
+
+    A later table's value wins, except a NaN ("not measured here"), which never
+    hides a measured value.
+    """
+    merged: dict[int, dict] = {}
+    for rows in tables:
+        for row in rows:
+            into = merged.setdefault(int(row["step"]), {})
+            for key, value in row.items():
+                if key not in into or not _is_nan(value):
+                    into[key] = value
+    return [merged[s] for s in sorted(merged)]
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def write_metrics_atomic(
+    path: str | os.PathLike, columns: list[str], rows: list[dict]
+) -> None:
+    """Writes a whole metrics CSV (``columns``, then ``rows``) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(columns) + "\n"] + [format_row(r, columns) for r in rows]
+    write_atomic(path, "".join(lines))
