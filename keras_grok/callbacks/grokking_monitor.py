@@ -13,7 +13,7 @@ from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.losses import per_example_loss
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import (
-    validate_float_arg,
+    ACCURACY_LEVEL,
     validate_int_arg,
     validate_labelled_pair,
 )
@@ -75,19 +75,11 @@ class GrokkingMonitor(ScheduledMonitor):
         self.data = {"train": validate_labelled_pair(train_data, "train_data")}
         if test_data is not None:
             self.data["test"] = validate_labelled_pair(test_data, "test_data")
-        self.threshold = validate_float_arg(
-            threshold, "threshold", minimum=0.0, allow_minimum=False, maximum=1.0
-        )
+        self.threshold = ACCURACY_LEVEL.validate(threshold, "threshold")
         self.test_threshold = (
             self.threshold
             if test_threshold is None
-            else validate_float_arg(
-                test_threshold,
-                "test_threshold",
-                minimum=0.0,
-                allow_minimum=False,
-                maximum=1.0,
-            )
+            else ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
         )
         self.metric_names = tuple(
             f"{split}_{name}" for split in self.data for name in ("loss", "accuracy")

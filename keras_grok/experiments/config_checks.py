@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +22,8 @@ from keras_grok.callbacks.schedule import resolve_schedule
 from keras_grok.data.modular import modular_dataset
 from keras_grok.models.modular import MODULAR_MODELS
 from keras_grok.utils.argument_validation import (
+    ACCURACY_LEVEL,
+    Range,
     validate_choice_arg,
     validate_float_arg,
     validate_int_arg,
@@ -359,53 +360,11 @@ def check_model_keys(config: dict, defaults: Mapping) -> None:
     check_unused_keys(config, defaults, unused, f"model={model!r} builds the {model}")
 
 
-@dataclass(frozen=True)
-class Range:
-    """The numbers one config key may hold: a declarative constraint.
-
-    Args:
-        kind: ``int`` or ``float`` (a float must be finite).
-        minimum: the smallest value. Defaults to `0`.
-        maximum: the largest value, or None. Defaults to `None`.
-        open_minimum: whether ``minimum`` itself is refused. Defaults to `False`.
-        open_maximum: whether ``maximum`` itself is refused. Defaults to `False`.
-
-    Example:
-    ```python
-    check_ranges(config, {"epsilon": Range(float, open_minimum=True)})
-    ```
-    """
-
-    kind: type
-    minimum: float = 0
-    maximum: float | None = None
-    open_minimum: bool = False
-    open_maximum: bool = False
-
-    def check(self, config: dict, key: str) -> None:
-        """Raises ValueError naming ``key`` and its value if it is out of range."""
-        value = config[key]
-        if self.kind is int:
-            check_ints(config, (key,), int(self.minimum), self.maximum)
-        else:
-            validate_float_arg(
-                value,
-                key,
-                minimum=self.minimum,
-                allow_minimum=not self.open_minimum,
-                maximum=self.maximum,
-            )
-        if self.open_maximum and value >= self.maximum:
-            raise ValueError(
-                f"{key} must be < {self.maximum:g}. Received: {key}={value!r}"
-            )
-
-
 def check_ranges(config: dict, ranges: Mapping[str, Range]) -> None:
     """Each key of ``ranges`` that ``config`` has lies in its range."""
     for key, allowed in ranges.items():
         if key in config:
-            allowed.check(config, key)
+            allowed.validate(config[key], key)
 
 
 TRAINING_RANGES = {
@@ -413,8 +372,8 @@ TRAINING_RANGES = {
     "weight_decay": Range(float),
     "beta_2": Range(float, maximum=1.0, open_maximum=True),
     "checkpoint_seconds": Range(float),
-    "threshold": Range(float, maximum=1.0, open_minimum=True),
-    "test_threshold": Range(float, maximum=1.0, open_minimum=True),
+    "threshold": ACCURACY_LEVEL,  # GrokkingMonitor checks its own with the same
+    "test_threshold": ACCURACY_LEVEL,
     "batch_size": Range(int, 1),
     "max_steps": Range(int, 1, 10**9),
     "seed": Range(int, 0, MAX_SEED),

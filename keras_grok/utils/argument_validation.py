@@ -269,3 +269,62 @@ def validate_labelled_pair(
         )
     labels = validate_class_labels(labels, f"{name} labels", num_classes)
     return LabelledData(x, y, labels.astype(np.int32))
+
+
+@dataclass(frozen=True)
+class Range:
+    """The numbers an argument or config key may hold: a declarative constraint.
+
+    One ``Range`` serves both a constructor (``validate(value, name)``) and the
+    recipe configs that set the same value (``keras_grok.experiments.
+    config_checks``), so a value is checked by one rule, with one message.
+
+    Args:
+        kind: ``int`` or ``float`` (a float must be finite).
+        minimum: the smallest value. Defaults to `0`.
+        maximum: the largest value, or None. Defaults to `None`.
+        open_minimum: whether ``minimum`` itself is refused. Defaults to `False`.
+        open_maximum: whether ``maximum`` itself is refused. Defaults to `False`.
+
+    Example:
+    ```python
+    ACCURACY_LEVEL.validate(0.99, "threshold")  # 0.99
+    ```
+    """
+
+    kind: type
+    minimum: float = 0
+    maximum: float | None = None
+    open_minimum: bool = False
+    open_maximum: bool = False
+
+    def validate(self, value, name: str):
+        """Returns ``value`` (an int or float) if it lies in the range.
+
+        Raises:
+            ValueError: naming ``name`` and the value, if it does not.
+        """
+        if self.kind is int:
+            number = validate_int_arg(value, name, minimum=int(self.minimum))
+            if self.maximum is not None and number > self.maximum:
+                raise ValueError(
+                    f"{name} must be an integer <= {self.maximum}. "
+                    f"Received: {name}={value!r}"
+                )
+        else:
+            number = validate_float_arg(
+                value,
+                name,
+                minimum=self.minimum,
+                allow_minimum=not self.open_minimum,
+                maximum=self.maximum,
+            )
+        if self.open_maximum and number >= self.maximum:
+            raise ValueError(
+                f"{name} must be < {self.maximum:g}. Received: {name}={value!r}"
+            )
+        return number
+
+
+ACCURACY_LEVEL = Range(float, maximum=1.0, open_minimum=True)
+"""An accuracy that counts as reached (memorized, generalized): in ``(0, 1]``."""
