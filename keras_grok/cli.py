@@ -277,7 +277,13 @@ def _versions() -> dict[str, str]:
     help="Fourier lens: the final model's key frequencies at every step (Nanda "
     "et al.'s protocol) or re-picked at each step (as measured in-line).",
 )
-def measure(run_dir, lenses, steps, key_frequencies) -> None:
+@click.option(
+    "--name",
+    default=None,
+    help="The replay file's name (RUN_DIR/replays/NAME.csv). Default: the lenses. "
+    "Named replays of one run can run side by side.",
+)
+def measure(run_dir, lenses, steps, key_frequencies, name) -> None:
     """Measures lenses of the run in RUN_DIR after the fact, by exact replay.
 
     Restores the run's checkpoint at or before each step, retrains on the run's
@@ -297,12 +303,61 @@ def measure(run_dir, lenses, steps, key_frequencies) -> None:
 
         names = [name.strip() for name in lenses.split(",") if name.strip()]
         rows = measure_run(
-            folder.path, names, parse_steps(steps), key_frequencies, verbose=True
+            folder.path,
+            names,
+            parse_steps(steps),
+            key_frequencies,
+            verbose=True,
+            name=name,
         )
     except (RecipeError, RunFolderError, ValueError) as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
     click.echo(f"{len(rows)} steps measured in {folder.path}")
+
+
+@main.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dir")
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Replay jobs at once (local processes).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Run the replay jobs on Ray instead: '' starts a local instance, 'auto' "
+    "or host:port joins a cluster (every node must see RUN_DIR).",
+)
+def refine(run_dir, parallel, ray_address) -> None:
+    """Locates every event of the finished run in RUN_DIR to 1% of its step.
+
+    The replays run as jobs side by side (one per lens a round); prints the
+    events table as JSON (each event's step, resolution, in-line step and lens).
+    """
+    from keras_grok.runs.run_folder import RunFolder, RunFolderError
+
+    limit_threads(None)
+    try:
+        record = RunFolder(Path(run_dir)).saved_config()
+        if record is None:
+            raise RecipeError(f"{run_dir} has no config.json: not a run folder")
+        _choose_backend(record.get("backend"))
+        from keras_grok.sweeps.executors import ProcessExecutor, RayExecutor
+        from keras_grok.sweeps.fan_out import refine_run
+
+        executor = (
+            ProcessExecutor(parallel)
+            if ray_address is None
+            else RayExecutor(address=ray_address)
+        )
+        table = refine_run(run_dir, executor, log=lambda line: click.echo(line))
+    except (RecipeError, RunFolderError, ValueError) as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(table, indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":

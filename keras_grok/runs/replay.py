@@ -59,12 +59,15 @@ class ReplayRequest:
         lens_steps: ``(lens, steps)`` pairs where a lens is wanted at fewer
             steps than ``steps`` (the union); accuracy is measured at every step.
             One replay then serves lenses of different densities.
+        file_name: the replay file's name (``replays/NAME.csv``); None names it
+            after the lenses.
     """
 
     lenses: tuple[str, ...]
     steps: tuple[int, ...]
     key_frequencies: str = "final"
     lens_steps: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    file_name: str | None = None
 
     def steps_of(self, lens: str) -> tuple[int, ...]:
         """The steps ``lens`` is measured at (``lens_steps``, else ``steps``)."""
@@ -72,7 +75,10 @@ class ReplayRequest:
 
     @property
     def name(self) -> str:
-        """The replay file's name: the lenses (and the Fourier protocol)."""
+        """The replay file's name: ``file_name``, else the lenses (and the
+        Fourier protocol)."""
+        if self.file_name:
+            return self.file_name
         parts = [lens for lens in LENSES if lens in self.lenses]
         if "fourier" in parts and self.key_frequencies != "final":
             parts[parts.index("fourier")] = "fourier_per_step"
@@ -129,6 +135,7 @@ def measure_run(
     steps: Sequence[int],
     key_frequencies: str = "final",
     verbose: bool = False,
+    name: str | None = None,
 ) -> list[dict]:
     """Measures ``lenses`` at ``steps`` of a recorded run by exact replay.
 
@@ -142,6 +149,11 @@ def measure_run(
         key_frequencies: ``"final"`` or ``"per_step"`` (see ``ReplayRequest``).
             Defaults to `"final"`.
         verbose: print a line per replayed stretch. Defaults to `False`.
+        name: the replay file's name (``replays/NAME.csv``); None names it after
+            the lenses. A named replay holds only its own part of the folder
+            (``RunFolder.lock(part=name)``), so replays of different names run
+            side by side (the fan-out of ``keras_grok.analysis.refine.refine_run``).
+            Defaults to `None`.
 
     Returns:
         The rows of the replay file at the asked steps, in step order.
@@ -188,10 +200,13 @@ def measure_run(
             f"steps {steps[0] if steps else None}..{steps[-1] if steps else None}"
         )
     request = ReplayRequest(
-        tuple(dict.fromkeys(["accuracy", *lenses])), steps, key_frequencies
+        tuple(dict.fromkeys(["accuracy", *lenses])),
+        steps,
+        key_frequencies,
+        file_name=name,
     )
     recipe = load_recipe(record["recipe"])
-    with folder.lock(), _replaying(request):
+    with folder.lock(part=name), _replaying(request):
         # Keys the recipe gained since the run was recorded take their defaults.
         recipe.run({**recipe.defaults, **record["config"]}, folder.path, verbose)
     wanted = set(steps)

@@ -81,7 +81,7 @@ _FIGURE, _CHECKPOINT = "figure.png", "checkpoint.npz"
 _LOG, _LOCK, _RUNS = "log.txt", ".lock", "runs"
 _TABLES = ("table.md", "table.csv")
 _IDENTITY = ("recipe", "backend", "seed", "config")
-_HISTORY, _REPLAYS = "checkpoints", "replays"
+_HISTORY, _REPLAYS, _JOBS = "checkpoints", "replays", "jobs"
 
 
 def checkpoint_stamp(path: str | os.PathLike) -> dict:
@@ -162,6 +162,11 @@ class RunFolder:
     def replay_metrics(self, name: str) -> Path:
         """The metrics file of lenses measured after the fact (``replays/NAME.csv``)."""
         return self.path / _REPLAYS / f"{name}.csv"
+
+    def replay_job(self, name: str) -> Path:
+        """The folder of one replay job of a fan-out (``replays/jobs/NAME``:
+        its ``log.txt``)."""
+        return self.path / _REPLAYS / _JOBS / name
 
     def read_measurements(self) -> list[dict[str, float]]:
         """Every measured row of the run: ``metrics.csv`` and the replays' files,
@@ -368,6 +373,12 @@ class RunFolder:
         ):
             path.unlink(missing_ok=True)
         self._remove_temporary()
+        jobs = self.path / _REPLAYS / _JOBS
+        if jobs.is_dir():
+            for path in jobs.iterdir():
+                RunFolder(path).log.unlink(missing_ok=True)
+                remove_if_empty(path)
+            remove_if_empty(jobs)
         for owned in (self.history, self.path / _REPLAYS):
             if owned.is_dir():
                 for path in owned.iterdir():
@@ -376,8 +387,12 @@ class RunFolder:
                 remove_if_empty(owned)
 
     @contextlib.contextmanager
-    def lock(self):
+    def lock(self, part: str | None = None):
         """Holds the folder for one process while the ``with`` block runs.
+
+        ``part`` holds only one part of the folder instead (``.lock-PART``), so
+        that processes writing different parts (replays of different lenses)
+        run side by side; it leaves other processes' temporary files alone.
 
         The lock is a file created exclusively and holding the owner's process
         id and start time; it is removed on leaving the block. A lock left by a
@@ -389,7 +404,7 @@ class RunFolder:
             RunFolderError: another live process holds the folder, or the lock's
                 path is a directory.
         """
-        path = self.path / _LOCK
+        path = self.path / (_LOCK if part is None else f"{_LOCK}-{part}")
         if path.exists() and not path.is_file():
             raise RunFolderError(
                 f"{path} is a directory, not a lock file; remove it, or choose "
@@ -417,7 +432,8 @@ class RunFolder:
         else:
             raise RunFolderError(f"{self.path} cannot be locked; try again")
         try:
-            self._remove_temporary()
+            if part is None:
+                self._remove_temporary()
             yield self
         finally:
             if (lock_owner(path) or (None,))[0] == os.getpid():
