@@ -316,7 +316,11 @@ class FourierMonitor(ScheduledMonitor):
         """Final values and the final key frequencies."""
         return {
             **super().summary(),
-            "fourier_key_frequencies": list(self.key_frequencies_now),
+            # Fixed keys (given, or the final model's after the fact) are the
+            # run's, whether or not this process measured the last step.
+            "fourier_key_frequencies": list(
+                self.fixed_frequencies or self.key_frequencies_now
+            ),
         }
 
 
