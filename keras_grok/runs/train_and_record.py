@@ -151,20 +151,20 @@ def train_and_record(
     for monitor in monitors:  # schedule=None: "the run's schedule"
         if monitor.schedule_spec is None:
             monitor.schedule_spec = shared
+    # What a replay of this run needs (keras_grok.runs.replay).
+    run = dict(
+        folder=folder,
+        model=model,
+        train=train,
+        test=test,
+        grokking=grokking,
+        monitors=(*monitors, *after_the_fact),
+        batch_size=batch_size,
+        shuffle_seed=shuffle_seed,
+    )
     replay = active_replay()
-    if replay is not None:  # keras_grok.runs.replay: measure after the fact
-        return replay_stretches(
-            replay,
-            folder,
-            model,
-            train,
-            test,
-            grokking,
-            (*monitors, *after_the_fact),
-            batch_size=batch_size,
-            shuffle_seed=shuffle_seed,
-            verbose=verbose,
-        )
+    if replay is not None:  # measure after the fact, from the history
+        return replay_stretches(replay, verbose=verbose, **run)
     state = TrainingCheckpoint.restore(folder.checkpoint, model)
     rows = truncate_metrics(folder.metrics, state.step if state else 0)
     for monitor in all_monitors:
@@ -216,14 +216,7 @@ def train_and_record(
     refined = refine and summary.get("diverged_at") is None
     table, measured_rows = _refine(
         rows,
-        folder,
-        model,
-        train,
-        test,
-        grokking,
-        (*monitors, *after_the_fact),
-        batch_size=batch_size,
-        shuffle_seed=shuffle_seed,
+        run,
         threshold=threshold,
         test_threshold=test_threshold,
         max_rounds=6 if refined else 0,
@@ -248,15 +241,21 @@ def train_and_record(
     return summary
 
 
-def _refine(rows, folder, model, train, test, grokking, monitors, **settings):
+def _refine(
+    rows: list[dict],
+    run: dict,
+    *,
+    threshold: float,
+    test_threshold: float | None,
+    max_rounds: int,
+):
     """Refines the run's events by replay in this process (see ``refine_events``).
 
-    The replays go through the run's own model and monitors; their records and
-    schedules, and the model's final state, are put back afterwards.
+    ``run`` holds what ``replay_stretches`` takes of the run. The replays go
+    through the run's own model and monitors; their records and schedules, and
+    the model's final state, are put back afterwards.
     """
-    threshold = settings.pop("threshold")
-    test_threshold = settings.pop("test_threshold")
-    max_rounds = settings.pop("max_rounds")
+    grokking, monitors = run["grokking"], run["monitors"]
     # A Fourier lens measured after the fact uses the final model's key
     # frequencies (Nanda et al.); one measured in line re-picks them per step.
     fixed = any(getattr(m, "fixed_frequencies", None) for m in monitors)
@@ -275,28 +274,15 @@ def _refine(rows, folder, model, train, test, grokking, monitors, **settings):
             key_frequencies=protocol,
             lens_steps=tuple((lens, tuple(wanted[lens])) for lens in sorted(wanted)),
         )
-        replay_stretches(
-            request,
-            folder,
-            model,
-            train,
-            test,
-            grokking,
-            monitors,
-            verbose=False,
-            **settings,
-        )
-        return [
-            r
-            for r in read_metrics(folder.replay_metrics(request.name))
-            if r["step"] in set(steps)
-        ]
+        replay_stretches(request, verbose=False, **run)
+        path = run["folder"].replay_metrics(request.name)
+        return [r for r in read_metrics(path) if r["step"] in set(steps)]
 
     try:
         return refine_events(
             rows,
             measure,
-            steps_per_epoch=math.ceil(len(train[0]) / settings["batch_size"]),
+            steps_per_epoch=math.ceil(len(run["train"][0]) / run["batch_size"]),
             threshold=threshold,
             test_threshold=test_threshold,
             max_rounds=max_rounds,
@@ -307,7 +293,7 @@ def _refine(rows, folder, model, train, test, grokking, monitors, **settings):
             if hasattr(monitor, "patience"):
                 monitor.patience = patience
         if max_rounds:  # replays moved the model: back to its final state
-            TrainingCheckpoint.restore(folder.checkpoint, model)
+            TrainingCheckpoint.restore(run["folder"].checkpoint, run["model"])
 
 
 RUN_SETTINGS = (
