@@ -271,11 +271,12 @@ def _versions() -> dict[str, str]:
 )
 @click.option(
     "--key-frequencies",
-    type=click.Choice(["final", "per_step"]),
+    type=click.Choice(["final", "per_step", "recorded"]),
     default="final",
     show_default=True,
     help="Fourier lens: the final model's key frequencies at every step (Nanda "
-    "et al.'s protocol) or re-picked at each step (as measured in-line).",
+    "et al.'s protocol), re-picked at each step, or as the run's own Fourier "
+    "monitor measured them.",
 )
 @click.option(
     "--name",

@@ -21,6 +21,10 @@ from keras_grok.callbacks import (
 LENSES = ("accuracy", "collapse", "fourier", "information", "complexity")
 """The lenses ``measure_run`` knows; ``accuracy`` is always measured."""
 
+PER_STEP, RECORDED = "per_step", "recorded"
+"""Fourier key frequencies other than fixed ones: re-picked at each step, or as
+the run's own Fourier monitor has them (fixed or not)."""
+
 
 @dataclass
 class LensContext:
@@ -33,10 +37,10 @@ class LensContext:
     seed: int
 
 
-def lens_monitor(lens: str, context: LensContext, key_frequencies):
+def lens_monitor(lens: str, context: LensContext, fourier_keys=RECORDED):
     """The monitor of ``lens`` in a replay: the recipe's own, else a default.
 
-    ``key_frequencies``: fixed Fourier key frequencies, or None (per step).
+    ``fourier_keys``: the Fourier lens's key frequencies (see ``fourier_monitor``).
     """
 
     kinds = {
@@ -46,8 +50,8 @@ def lens_monitor(lens: str, context: LensContext, key_frequencies):
         "complexity": ComplexityMonitor,
     }
     own = next((m for m in context.monitors if type(m) is kinds[lens]), None)
-    if lens == "fourier" and (own is not None or key_frequencies is not None):
-        return fourier_monitor(own, context, key_frequencies)
+    if lens == "fourier":
+        return fourier_monitor(own, context, fourier_keys)
     if own is not None:  # the recipe's settings: the in-line values, bit for bit
         return own
     train, test, k = context.train, context.test, context.num_classes
@@ -68,10 +72,15 @@ def lens_monitor(lens: str, context: LensContext, key_frequencies):
     )
 
 
-def fourier_monitor(own, context: LensContext, key_frequencies):
-    """A Fourier lens with ``own``'s settings (if any) and the given keys."""
+def fourier_monitor(own, context: LensContext, keys):
+    """A Fourier lens with ``own``'s settings (if any) and the keys asked.
 
-    if own is not None and key_frequencies is None:
+    ``keys``: fixed key frequencies (a sequence), ``PER_STEP`` (re-picked at each
+    step) or ``RECORDED`` (``own`` as it is). ``own`` itself is returned when it
+    measures as asked, so its values match the recorded ones bit for bit.
+    """
+    unfixed = own is not None and own.fixed_frequencies is None
+    if own is not None and (keys == RECORDED or (keys == PER_STEP and unfixed)):
         return own
     settings = {"p": context.num_classes, "op": "a+b", "num_key_frequencies": 5}
     if own is not None:
@@ -83,6 +92,7 @@ def fourier_monitor(own, context: LensContext, key_frequencies):
             "directions": own.directions,
             "positions": own.positions,
         }
+    fixed = None if keys in (PER_STEP, RECORDED) else keys
     return FourierMonitor(
-        context.train, context.test, key_frequencies=key_frequencies, **settings
+        context.train, context.test, key_frequencies=fixed, **settings
     )

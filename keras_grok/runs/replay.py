@@ -35,7 +35,14 @@ import numpy as np
 from keras_grok.callbacks import FourierMonitor, Schedule, TrainingCheckpoint
 from keras_grok.experiments.recipe import load_recipe
 from keras_grok.runs.after_the_fact import measure_now
-from keras_grok.runs.lenses import LENSES, LensContext, fourier_monitor, lens_monitor
+from keras_grok.runs.lenses import (
+    LENSES,
+    PER_STEP,
+    RECORDED,
+    LensContext,
+    fourier_monitor,
+    lens_monitor,
+)
 from keras_grok.runs.run_folder import (
     RunFolder,
     RunFolderError,
@@ -43,7 +50,7 @@ from keras_grok.runs.run_folder import (
     write_metrics_atomic,
 )
 
-KEY_FREQUENCIES = ("final", "per_step")
+KEY_FREQUENCIES = ("final", PER_STEP, RECORDED)
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,9 @@ class ReplayRequest:
         lenses: lens names of ``LENSES``.
         steps: the steps to measure at, ascending, each >= 1.
         key_frequencies: the Fourier lens's key frequencies: ``"final"`` (those
-            of the run's last state at every step, Nanda et al.'s protocol) or
-            ``"per_step"`` (re-picked at each step, as in-line).
+            of the run's last state at every step, Nanda et al.'s protocol),
+            ``"per_step"`` (re-picked at each step, as in-line) or ``"recorded"``
+            (as the run's own Fourier monitor has them: the events' refinement).
         lens_steps: ``(lens, steps)`` pairs where a lens is wanted at fewer
             steps than ``steps`` (the union); accuracy is measured at every step.
             One replay then serves lenses of different densities.
@@ -81,7 +89,7 @@ class ReplayRequest:
             return self.file_name
         parts = [lens for lens in LENSES if lens in self.lenses]
         if "fourier" in parts and self.key_frequencies != "final":
-            parts[parts.index("fourier")] = "fourier_per_step"
+            parts[parts.index("fourier")] = f"fourier_{self.key_frequencies}"
         return "+".join(parts)
 
 
@@ -252,11 +260,11 @@ def replay_stretches(
     )
     context = LensContext(train, test, monitors, classes, int(shuffle_seed))
     history = folder.history_checkpoints()
-    keys = None
-    if "fourier" in request.lenses and request.key_frequencies == "final":
+    keys = request.key_frequencies
+    if "fourier" in request.lenses and keys == "final":
         TrainingCheckpoint.restore(history[-1][1], model)
         own = next((m for m in monitors if isinstance(m, FourierMonitor)), None)
-        probe = own if own is not None else fourier_monitor(None, context, None)
+        probe = own if own is not None else fourier_monitor(None, context, PER_STEP)
         keys = probe.key_frequencies_of(model)
     grokking.patience = None  # the replay decides where to stop
     lenses = {"accuracy": grokking}

@@ -256,10 +256,6 @@ def _refine(
     the model's final state, are put back afterwards.
     """
     grokking, monitors = run["grokking"], run["monitors"]
-    # A Fourier lens measured after the fact uses the final model's key
-    # frequencies (Nanda et al.); one measured in line re-picks them per step.
-    fixed = any(getattr(m, "fixed_frequencies", None) for m in monitors)
-    protocol = "final" if fixed else "per_step"
     kept = [
         (m, m.records, m.schedule_spec, getattr(m, "patience", None))
         for m in (grokking, *monitors)
@@ -271,7 +267,7 @@ def _refine(
         request = ReplayRequest(
             lenses,
             tuple(steps),
-            key_frequencies=protocol,
+            key_frequencies="recorded",  # the run's Fourier lens as it measured
             lens_steps=tuple((lens, tuple(wanted[lens])) for lens in sorted(wanted)),
         )
         replay_stretches(request, verbose=False, **run)

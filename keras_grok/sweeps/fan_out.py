@@ -54,11 +54,11 @@ def refine_run(
     if summary is None:
         raise RunFolderError(f"{folder.path} holds no finished run to refine")
     executor = executor or ProcessExecutor(parallel=2)
-    # The Fourier lens as the run measured it: per step in line, else with the
-    # final model's key frequencies (after the fact, Nanda et al.'s protocol).
+    # The Fourier lens as the run measured it: its own monitor in line, else
+    # the final model's key frequencies (after the fact, Nanda et al.'s protocol).
     in_line = folder.read_metrics()
     protocol = (
-        "per_step" if any("train_excluded_loss" in r for r in in_line) else "final"
+        "recorded" if any("train_excluded_loss" in r for r in in_line) else "final"
     )
 
     def measure(wanted: dict[str, list[int]]) -> list[dict]:
