@@ -17,8 +17,9 @@ keras_grok.layers.FeatureTap  # imports keras_grok.layers, and Keras, now
 - ``callbacks``: monitors that measure while training, and the run's recorders;
 - ``regularizers``, ``layers``, ``models``, ``data``, ``losses``: building blocks;
 - ``runs``: one recorded run and its folder; ``sweeps``: many runs; ``analysis``:
-  what is read off finished runs; ``experiments``: the recipe contract and the
-  papers' experiments built from a config.
+  what is read off finished runs; ``forecast``: will a run grok, and when;
+  ``experiments``: the recipe contract and the papers' experiments built from a
+  config.
 """
 
 import importlib as _importlib
@@ -33,6 +34,7 @@ __all__ = [
     "callbacks",
     "data",
     "experiments",
+    "forecast",
     "layers",
     "losses",
     "measures",

@@ -137,6 +137,8 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
             raise RecipeError(
                 f"--seed must be an integer in [0, {MAX_SEED}]. Received: --seed {seed}"
             )
+    if out is not None and not out.strip():
+        raise RecipeError(f"--out must name a folder. Received: --out {out!r}")
     # Every value is checked before the run folder is created or touched.
     recipe.check(config)
 
@@ -170,6 +172,11 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
     finally:
         if created:
             _remove_if_empty(folder.path)
+    if not isinstance(summary, dict):
+        raise RecipeError(
+            f"{recipe.path} is not a recipe: its run() must return the summary "
+            f"dict. Received: {type(summary).__name__}"
+        )
     click.echo(
         f"memorized_at={summary.get('memorized_at')} "
         f"generalized_at={summary.get('generalized_at')} "
@@ -359,6 +366,53 @@ def refine(run_dir, parallel, ray_address) -> None:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
     click.echo(json.dumps(table, indent=2, sort_keys=True))
+
+
+@main.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("run_dir")
+@click.option(
+    "--step",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Forecast as of this step (default: the run's last measured step).",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Step budget of the probability (default: the run's max_steps).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the forecast as JSON.")
+def forecast(run_dir, step, budget, as_json) -> None:
+    """Forecasts when the run in RUN_DIR (finished or not) generalizes.
+
+    Prints the median step, the 80% interval and the probability of generalizing
+    within the budget, from the rows measured so far (keras_grok.forecast).
+    """
+    from keras_grok.forecast import forecast_run
+    from keras_grok.runs.run_folder import RunFolderError
+
+    try:
+        result = forecast_run(run_dir, step=step, budget=budget)
+    except (RunFolderError, ValueError) as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.__dict__, indent=2, sort_keys=True))
+        return
+    if result.low == result.high == result.generalized_at:
+        click.echo(
+            f"step {result.step}: generalized at step {result.generalized_at:.0f} "
+            "(measured)"
+        )
+        return
+    line = (
+        f"step {result.step}: generalized_at forecast {result.generalized_at:,.0f} "
+        f"(80% interval {result.low:,.0f} - {result.high:,.0f})"
+    )
+    if result.probability is not None:
+        line += f"; P(generalized by step {result.budget:,}) = {result.probability:.2f}"
+    click.echo(line)
 
 
 if __name__ == "__main__":

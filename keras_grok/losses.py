@@ -42,11 +42,29 @@ def squared_error_one_hot(y_true, y_pred, sparse: bool = True):
             on NumPy arrays) with such labels, naming their range.
     """
     y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_pred.shape) != 2:
+        raise ValueError(
+            "y_pred must be (batch, K) outputs, one score per class. "
+            f"Received: y_pred of shape {tuple(y_pred.shape)}"
+        )
     if not sparse:
+        if not _shapes_agree(tuple(y_true.shape), tuple(y_pred.shape)):
+            raise ValueError(
+                "y_true must have the shape of y_pred: (batch, K) target rows. "
+                f"Received: y_true of shape {tuple(y_true.shape)}, y_pred of shape "
+                f"{tuple(y_pred.shape)}"
+            )
         targets = ops.cast(y_true, y_pred.dtype)
         return ops.sum(ops.square(y_pred - targets), axis=-1)
     classes = ops.shape(y_pred)[-1]
-    raw = ops.reshape(ops.convert_to_tensor(y_true), (-1,))
+    batch = (tuple(y_true.shape) or (1,))[0]
+    if not _shapes_agree((batch,), tuple(y_pred.shape)[:1]):
+        raise ValueError(
+            "y_true must hold one label per row of y_pred. Received: y_true of "
+            f"shape {tuple(y_true.shape)}, y_pred of shape {tuple(y_pred.shape)}"
+        )
+    raw = ops.reshape(y_true, (-1,))
     concrete = _concrete_numpy(raw)
     if concrete is not None:
         validate_class_labels(concrete, "y_true", int(classes))
@@ -56,6 +74,13 @@ def squared_error_one_hot(y_true, y_pred, sparse: bool = True):
     targets = ops.one_hot(labels, classes, dtype=y_pred.dtype)
     errors = ops.sum(ops.square(y_pred - targets), axis=-1)
     return ops.where(valid, errors, ops.cast(float("nan"), errors.dtype))
+
+
+def _shapes_agree(a: tuple, b: tuple) -> bool:
+    """Equal shapes, where an unknown (None) dimension agrees with any."""
+    return len(a) == len(b) and all(
+        i is None or j is None or i == j for i, j in zip(a, b, strict=True)
+    )
 
 
 def _concrete_numpy(x):

@@ -20,8 +20,8 @@ after an interruption reuses a finished run and resumes the other.
     keras-grok run recipes/complexity.py --set model=transformer p=113 \\
         train_fraction=0.3 learning_rate=1e-3 max_steps=6000
 
-The second line is paper B's transformer setting (about 20 minutes per run on a
-2-core CPU).
+The second line is paper B's transformer setting (on a 2-core CPU, 8-11 minutes
+per run with its refinement: ``docs/complexity.md``).
 """
 
 from __future__ import annotations
@@ -37,13 +37,16 @@ from keras_grok.callbacks.complexity_monitor import COMPLEXITY
 from keras_grok.callbacks.grokking_monitor import ACCURACY
 from keras_grok.data.modular import modular_dataset
 from keras_grok.experiments.config_checks import (
+    check_at_most,
     check_choice,
+    check_distinct,
     check_floats,
     check_ints,
     check_list,
     check_model_keys,
     check_modular,
     check_schedules,
+    modular_sizes,
 )
 from keras_grok.measures import complexity
 from keras_grok.models.modular import build_modular_model
@@ -74,7 +77,7 @@ CONFIG = {
     "schedule": "geometric:1.1",  # accuracy measurements
     "complexity_schedule": "geometric:1.5",  # complexity measurements
     "epsilons": [0.1],  # admitted loss increases (nats); the first is plotted
-    "complexity_examples": 1024,  # training examples the loss bound is measured on
+    "complexity_examples": 1024,  # training examples bounding the loss (at most all)
     "complexity_mode": "global",  # global (paper B) or per_matrix (tighter, ours)
     "threshold": 0.99,  # accuracy that counts as memorized / generalized
     "checkpoint_seconds": 10.0,
@@ -92,7 +95,10 @@ def validate(config: dict) -> None:
         config, ("spectral_entropy", "weight_noise", "unregularized_weight_decay")
     )
     check_list(config, "epsilons", validate_float_arg)
+    check_distinct(config, "epsilons")
     check_ints(config, ("complexity_examples",))
+    train, _ = modular_sizes(config)
+    check_at_most(config, CONFIG, "complexity_examples", train, "training pairs")
     check_schedules(config, ("complexity_schedule",))
     check_choice(config, "complexity_mode", complexity.MODES)
 

@@ -58,9 +58,11 @@ from keras_grok.callbacks import (
     SpectralDensityMonitor,
     resolve_schedule,
 )
+from keras_grok.callbacks.information_plane_monitor import min_samples
 from keras_grok.data.images import load_images
 from keras_grok.data.modular import canonical_operation, modular_dataset
 from keras_grok.experiments.config_checks import (
+    check_at_most,
     check_choice,
     check_floats,
     check_ints,
@@ -68,6 +70,7 @@ from keras_grok.experiments.config_checks import (
     check_modular,
     check_schedules,
     check_unused_keys,
+    modular_sizes,
 )
 from keras_grok.experiments.image_grokking import IMAGE_CONFIG
 from keras_grok.models import FEATURES_LAYER
@@ -100,9 +103,9 @@ CONFIG = {
     "schedule": "adaptive",  # accuracy, collapse and Fourier measurements
     "information_schedule": "geometric:2",  # nHSIC: sparse
     "lens_start": 100,  # information and complexity: no measurement before
-    "information_size": 500,  # test examples the information plane is read on
+    "information_size": 500,  # test examples read by nHSIC (at most all)
     "complexity_schedule": "geometric:2",  # complexity: sparse
-    "complexity_examples": 512,  # training examples bounding the loss
+    "complexity_examples": 512,  # training examples bounding the loss (at most all)
     "complexity_thresholds": [1.0, 0.9, 0.7, 0.5],  # a coarse search
     "epsilon": 0.1,  # complexity: admitted loss increase (nats)
     "key_frequencies": 5,  # Fourier: how many key frequencies
@@ -146,10 +149,27 @@ def validate(config: dict) -> None:
         ),
     )
     check_ints(config, ("image_max_steps",), maximum=10**9)
+    check_ints(config, ("information_size",), minimum=min_samples("nhsic"))
     steps = "max_steps" if config["task"] == "modular" else "image_max_steps"
     check_schedules(
         config, ("schedule", "information_schedule", "complexity_schedule"), steps
     )
+    if config["regularization"] == "weight_decay":
+        check_unused_keys(
+            config,
+            CONFIG,
+            ("spectral_entropy", "weight_noise"),
+            "regularization='weight_decay' adds no spectral entropy or weight noise "
+            "(regularization='ours' does)",
+        )
+    if config["lens_start"] != CONFIG["lens_start"] and (
+        config["lens_start"] > config[steps]
+    ):
+        raise ValueError(
+            f"lens_start must be at most {steps}={config[steps]}: the information "
+            "and complexity lenses measure from lens_start on. "
+            f"Received: lens_start={config['lens_start']}"
+        )
     thresholds = config["complexity_thresholds"]
     if not thresholds or not all(0 <= t <= 1 for t in thresholds):
         raise ValueError(
@@ -169,6 +189,8 @@ def validate(config: dict) -> None:
             modular_only,
             "task=digits trains paper A's MLP on the digits with the image_* keys",
         )
+        split = load_images("digits")
+        _check_sizes(config, len(split.y_train), len(split.y_test), "images")
         return
     digits_only = ("image_weight_decay", "image_max_steps", "image_test_threshold")
     check_unused_keys(
@@ -176,11 +198,18 @@ def validate(config: dict) -> None:
     )
     check_model_keys(config, CONFIG)
     canonical_operation(config["op"])
+    _check_sizes(config, *modular_sizes(config), "pairs")
     if config["key_frequencies"] > (config["p"] - 1) // 2:
         raise ValueError(
             f"key_frequencies must be <= (p - 1) / 2 = {(config['p'] - 1) // 2}. "
             f"Received: key_frequencies={config['key_frequencies']}"
         )
+
+
+def _check_sizes(config: dict, train: int, test: int, what: str) -> None:
+    """The lenses' example counts fit in the task's sets."""
+    check_at_most(config, CONFIG, "information_size", test, f"test {what}")
+    check_at_most(config, CONFIG, "complexity_examples", train, f"training {what}")
 
 
 def _sparse(spec: str, config: dict, settings: dict):

@@ -15,6 +15,11 @@ pass as the accuracy: RNC1 and NC2 panels sit under the accuracy and loss panels
 are the second ReLU layer's: they collapse as the test accuracy rises. With
 ``depth=1`` the single ReLU layer's test RNC1 does not collapse.
 
+``forecast=true`` adds a forecast of ``generalized_at`` (its median and 80%
+interval, ``forecast_*`` in metrics.csv, a panel in the figure; see
+docs/forecast.md); ``forecast_stop=0.05`` also stops the run once the
+probability of generalizing within ``max_steps`` falls below 5%.
+
 Measurements follow an adaptive schedule (dense while train or test accuracy
 moves, sparse while they are flat); ``schedule=geometric:1.1`` gives fixed x1.1
 steps and ``schedule=every:10`` a dense reference.
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keras_grok.callbacks import CollapseMonitor
+from keras_grok.callbacks import CollapseMonitor, ForecastMonitor
 from keras_grok.data.modular import modular_dataset
 from keras_grok.experiments.config_checks import (
     check_device_count,
@@ -63,6 +68,8 @@ CONFIG = {
     "refine": True,  # locate memorized/generalized/collapse to 1% by replay
     "collapse": True,  # track neural collapse (RNC1, NC2, ...) of the features
     "collapse_test": True,  # ... on the test set too (test_rnc1, test_nc2, ...)
+    "forecast": False,  # log a forecast of generalized_at (ForecastMonitor)
+    "forecast_stop": 0.0,  # ... and stop once P(generalized by max_steps) < this
     "devices": "",  # "all" or a count: data-parallel over local devices (JAX)
     "seed": 0,
 }
@@ -74,6 +81,13 @@ def validate(config: dict) -> None:
     check_model_keys(config, CONFIG)
     check_devices(config["devices"])
     check_device_count(config["devices"])
+    if (config["forecast"] or config["forecast_stop"]) and not (
+        config["weight_decay"] > 0
+    ):
+        raise ValueError(
+            "forecast reads the time scale 1 / (learning_rate * weight_decay), so it "
+            f"needs weight_decay > 0. Received: weight_decay={config['weight_decay']}"
+        )
 
 
 def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
@@ -98,6 +112,16 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
                 layer="features",
                 schedule=None,  # the run's: the same pass as the accuracy
                 num_classes=split.num_classes,
+            ),
+        )
+    if config["forecast"] or config["forecast_stop"]:
+        monitors += (
+            ForecastMonitor(
+                config["learning_rate"],
+                config["weight_decay"],
+                budget=config["max_steps"],
+                threshold=config["threshold"],
+                stop_below=config["forecast_stop"] or None,
             ),
         )
     return train_and_record(

@@ -7,19 +7,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from keras_grok.callbacks import GrokkingMonitor
+from keras_grok.callbacks import (
+    CollapseMonitor,
+    ComplexityMonitor,
+    FourierMonitor,
+    GrokkingMonitor,
+    InformationPlaneMonitor,
+)
 from keras_grok.callbacks.schedule import Schedule, every_schedule, geometric_schedule
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
+from keras_grok.data import modular_dataset
+from keras_grok.layers import ClassToken, PositionEmbedding
 from keras_grok.losses import SumSquaredError, squared_error_one_hot
 from keras_grok.measures import (
     coarse_graining,
+    collapse,
     complexity,
     description_length,
     fourier,
     information,
+    lossy_compression,
     spectral,
 )
-from keras_grok.regularizers import SpectralEntropy
+from keras_grok.models import modular_mlp
+from keras_grok.regularizers import SpectralEntropy, add_spectral_entropy
 from keras_grok.utils.argument_validation import (
     validate_class_labels,
     validate_float_dtype,
@@ -326,3 +337,271 @@ def test_one_hot_targets_with_a_one_hot_loss_are_measured():
     monitor = GrokkingMonitor((x, one_hot), (x, one_hot), schedule=[1])
     model.fit(x, one_hot, epochs=1, batch_size=16, verbose=0, callbacks=[monitor])
     assert np.isfinite(monitor.latest["train_loss"])
+
+
+# --------------------------------------------------------------------------------------
+# A fresh fuzz (issue 18): tracebacks, unclear messages and numbers for bad inputs
+# --------------------------------------------------------------------------------------
+
+
+def _monitor_fit(monitor, model=None, x=None):
+    x = (
+        np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+        if x is None
+        else x
+    )
+    model = model or _classifier()
+    model.fit(
+        x, np.arange(30) % 3, epochs=1, batch_size=10, verbose=0, callbacks=[monitor]
+    )
+
+
+def _with_features() -> keras.Model:
+    inputs = keras.Input((4,))
+    features = keras.layers.Dense(8, activation="relu", name="features")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(features))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _two_outputs() -> keras.Model:
+    inputs = keras.Input((4,))
+    outputs = [keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)]
+    model = keras.Model(inputs, outputs)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("adam", [loss, loss])
+    return model
+
+
+X30, Y30 = _data(30)
+REFUSED = {
+    # collapse statistics
+    "empty features": (
+        lambda: collapse.collapse_statistics((np.zeros((0, 4)), np.zeros(0, int)), 3),
+        "at least one sample",
+    ),
+    "num_classes as text": (
+        lambda: collapse.collapse_statistics((X30, Y30), "3"),
+        "num_classes must be an integer >= 1. Received: num_classes='3'",
+    ),
+    "text labels": (
+        lambda: collapse.collapse_statistics((X30, np.array(["a", "b", "c"] * 10)), 3),
+        "labels must be integer class indices. Received: <U1",
+    ),
+    "figures with an unknown norm": (
+        lambda: collapse.collapse_figures(
+            collapse.collapse_statistics((X30, Y30), 3), "l2"
+        ),
+        "norm must be",
+    ),
+    "means that are not a matrix": (
+        lambda: collapse.nc2_of_means(np.ones(4)),
+        "means must be a",
+    ),
+    # information plane
+    "a Gram matrix of no samples": (
+        lambda: information.gaussian_gram(np.zeros((0, 3), "float32")),
+        "a must hold at least one sample",
+    ),
+    "a negative resolvent epsilon": (
+        lambda: information.normalized_hsic(X30, X30, epsilon=-1.0),
+        "epsilon must be a finite number >= 0",
+    ),
+    "a Gram matrix that is not square": (
+        lambda: information.kernel_resolvent(np.ones((3, 4), "float32")),
+        r"gram must be an \(n, n\) matrix",
+    ),
+    "no KDE evaluation samples": (
+        lambda: information.kde_mutual_information(
+            X30, Y30, num_references=10, num_evaluations=0
+        ),
+        "num_evaluations must be an integer >= 1",
+    ),
+    "a whitening ridge below zero": (
+        lambda: lossy_compression.whiten(X30, ridge=-1.0),
+        "ridge must be a finite number >= 0",
+    ),
+    "a projection to zero dimensions": (
+        lambda: lossy_compression.pca_project(X30, dim=0),
+        "dim must be an integer >= 1",
+    ),
+    # Fourier
+    "Gini of a matrix": (
+        lambda: fourier.gini_coefficient(np.arange(9.0).reshape(3, 3)),
+        "values must be a 1-D tensor",
+    ),
+    "pair labels outside the logits": (
+        lambda: fourier.cross_entropy_of_pairs(
+            np.zeros((4, 5)), np.array([0, 1, 7, 2])
+        ),
+        r"labels must lie in \[0, 5\)",
+    ),
+    "fewer pair labels than logits": (
+        lambda: fourier.cross_entropy_of_pairs(np.zeros((4, 5)), np.array([0, 1, 2])),
+        "labels must hold one label per row of logits",
+    ),
+    # spectra
+    "a split beyond the axes": (
+        lambda: spectral.spectral_entropy(np.ones((3, 3), "float32"), split=5),
+        "split must leave axes on both sides.*Received: split=5",
+    ),
+    "an empty matrix": (
+        lambda: spectral.spectral_entropy(np.zeros((0, 5), "float32")),
+        "must not be empty. Received: shape=",
+    ),
+    "weight matrices of a string": (
+        lambda: spectral.weight_matrices("model"),
+        "model must be a keras.Model",
+    ),
+    "a regularizer split of 0": (
+        lambda: SpectralEntropy(0.1, split=0),
+        "split must leave axes on both sides",
+    ),
+    "spectral entropy on a string": (
+        lambda: add_spectral_entropy("model", 0.1),
+        "model must be a keras.Model",
+    ),
+    # complexity
+    "complexity data of two lengths": (
+        lambda: complexity.estimate_complexity(_classifier(), (X30[:4], Y30[:3]), 0.1),
+        "data must hold as many targets as inputs",
+    ),
+    "a monitor's threshold above 1": (
+        lambda: ComplexityMonitor((X30, Y30), thresholds=[2.0]),
+        r"thresholds must lie in \[0, 1\]",
+    ),
+    "a monitor's bin range reversed": (
+        lambda: ComplexityMonitor((X30, Y30), bin_range=(1.0, 1e-3)),
+        "bin_range must satisfy",
+    ),
+    "an infinite weight on the grid": (
+        lambda: coarse_graining.quantize(np.array([np.inf]), 0.1),
+        "x must hold finite values",
+    ),
+    "negative model bits": (
+        lambda: description_length.description_length(-5.0, 3.0),
+        "complexity_bits must be a finite number >= 0",
+    ),
+    "data bits of no data": (
+        lambda: description_length.data_bits(
+            _classifier(), (np.zeros((0, 4), "float32"), np.zeros(0, int))
+        ),
+        "data must hold as many labels as inputs, at least one",
+    ),
+    # monitors
+    "an empty list of steps": (
+        lambda: _monitor_fit(GrokkingMonitor((X30, Y30), schedule=[])),
+        "must hold at least one step",
+    ),
+    "num_classes below the labels": (
+        lambda: CollapseMonitor((X30, Y30), num_classes=2),
+        "num_classes=2: pass num_classes >= 3",
+    ),
+    "num_classes of 0": (
+        lambda: InformationPlaneMonitor((X30, Y30), num_classes=0),
+        "num_classes must be an integer >= 1",
+    ),
+    "a classifier layer that does not exist": (
+        lambda: _monitor_fit(
+            CollapseMonitor((X30, Y30), classifier="nope", schedule=[1]),
+            _with_features(),
+        ),
+        "has no layer named 'nope'.*classifier names the read-out",
+    ),
+    "no encoder epochs": (
+        lambda: InformationPlaneMonitor((X30, Y30), encoder_epochs=0),
+        "encoder_epochs must be an integer >= 1",
+    ),
+    "too few examples for the estimator": (
+        lambda: InformationPlaneMonitor((X30[:3], Y30[:3]), estimators="compression"),
+        "train_data must hold at least 6 examples",
+    ),
+    "the same column for a and b": (
+        lambda: FourierMonitor((X30, Y30), p=23, positions=(0, 0)),
+        "positions must name two distinct columns",
+    ),
+    "inputs of another width than the model's": (
+        lambda: _monitor_fit(
+            GrokkingMonitor((np.ones((30, 7), "float32"), Y30), schedule=[1])
+        ),
+        r"train_data inputs must match the model's input shape \(None, 4\)",
+    ),
+    "a model of two outputs": (
+        lambda: _two_outputs().fit(
+            X30,
+            (Y30, Y30),
+            epochs=1,
+            verbose=0,
+            callbacks=[GrokkingMonitor((X30, Y30), schedule=[1])],
+        ),
+        "one input and one output",
+    ),
+    # layers, losses, data, models
+    "positions beyond the table": (
+        lambda: PositionEmbedding(2)(np.zeros((1, 5, 4), "float32")),
+        r"PositionEmbedding\(max_length=2\)",
+    ),
+    "a class token for unsequenced inputs": (
+        lambda: ClassToken()(np.zeros((2, 4), "float32")),
+        r"\(batch, length, dim\) sequences",
+    ),
+    "outputs of one axis": (
+        lambda: SumSquaredError()(np.array([0, 1]), np.zeros(2, "float32")),
+        r"y_pred must be \(batch, K\) outputs",
+    ),
+    "labels for another batch": (
+        lambda: squared_error_one_hot(np.array([0, 1, 2]), np.zeros((4, 5), "float32")),
+        "y_true must hold one label per row of y_pred",
+    ),
+    "dense targets of another width": (
+        lambda: squared_error_one_hot(
+            np.zeros((4, 3), "float32"), np.zeros((4, 5), "float32"), sparse=False
+        ),
+        "y_true must have the shape of y_pred",
+    ),
+    "a negative data seed": (
+        lambda: modular_dataset(7, seed=-1),
+        "seed must be an integer >= 0",
+    ),
+    "a model of zero classes": (
+        lambda: modular_mlp(0),
+        "num_classes must be an integer >= 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=list(REFUSED))
+def test_a_bad_input_is_refused_by_name_with_what_was_received(case):
+    call, match = REFUSED[case]
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+def test_nc2_of_fewer_than_two_means_is_nan_not_one():
+    assert np.isnan(collapse.nc2_of_means(np.ones((1, 4))))
+    assert np.isnan(collapse.nc2_of_means(np.zeros((0, 4))))
+
+
+def test_knn_entropy_of_repeated_points_warns_that_it_is_not_meaningful():
+    with pytest.warns(UserWarning, match="repeated points"):
+        lossy_compression.knn_entropy(np.ones((30, 2)))
+
+
+@pytest.mark.parametrize(
+    "first", ["from keras_grok import losses", "from keras_grok import layers"]
+)
+def test_objects_register_whichever_keras_grok_module_is_imported_first(first):
+    import subprocess
+    import sys
+
+    code = (
+        f"{first}\nimport keras\n"
+        "assert keras.saving.get_registered_object('keras_grok>SpectralEntropy')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -31,6 +31,7 @@ DOCUMENTED_MODULES = (
     "callbacks",
     "data",
     "experiments",
+    "forecast",
     "layers",
     "losses",
     "measures",

@@ -2,12 +2,14 @@
 
 Monitors (``GrokkingMonitor``, ``CollapseMonitor``, ``InformationPlaneMonitor``,
 ``ComplexityMonitor``, ``FourierMonitor``) share one measurement pass per measured
-step; the others record a run (``MetricsRecorder``, ``TrainingCheckpoint``) and
-show its progress (``StepProgress``).
+step; ``ForecastMonitor`` reads their rows and logs a forecast of the
+generalization step; the others record a run (``MetricsRecorder``,
+``TrainingCheckpoint``) and show its progress (``StepProgress``).
 """
 
 from keras_grok.callbacks.collapse_monitor import CollapseMonitor
 from keras_grok.callbacks.complexity_monitor import ComplexityMonitor
+from keras_grok.callbacks.forecast_monitor import ForecastMonitor
 from keras_grok.callbacks.fourier_monitor import FourierMonitor
 from keras_grok.callbacks.grokking_monitor import GrokkingMonitor
 from keras_grok.callbacks.information_plane_monitor import InformationPlaneMonitor
@@ -39,6 +41,7 @@ __all__ = [
     "CollapseStatisticsOf",
     "ComplexityMonitor",
     "FeaturesOf",
+    "ForecastMonitor",
     "FourierMonitor",
     "GrokkingMonitor",
     "InformationPlaneMonitor",

@@ -17,9 +17,17 @@ from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.measures import collapse
 from keras_grok.runs.figures import Panel
-from keras_grok.utils.argument_validation import LabelledData, validate_labelled_pair
+from keras_grok.utils.argument_validation import (
+    LabelledData,
+    validate_labelled_pair,
+    validate_num_classes,
+)
 
 COLLAPSE_METRICS = (*DEVICE_COLLAPSE_METRICS, "nc2")
+_CLASSIFIER_HINT = (
+    "classifier names the read-out Dense layer whose kernel nc3 compares with the "
+    "class means (or None for no nc3)."
+)
 
 
 class CollapseMonitor(ScheduledMonitor):
@@ -90,12 +98,11 @@ class CollapseMonitor(ScheduledMonitor):
             raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')
         sets = {"train": (train_data, "train_data"), "test": (test_data, "test_data")}
         self.data: dict[str, LabelledData] = {
-            split: validate_labelled_pair(pair, name, num_classes)
+            split: validate_labelled_pair(pair, name)
             for split, (pair, name) in sets.items()
             if pair is not None
         }
-        largest = max(int(d.labels.max()) for d in self.data.values())
-        self.num_classes = int(num_classes) if num_classes else largest + 1
+        self.num_classes = validate_num_classes(num_classes, self.data)
         if self.num_classes < 2:
             raise ValueError(
                 "CollapseMonitor needs two or more classes: neural collapse of one "
@@ -125,7 +132,7 @@ class CollapseMonitor(ScheduledMonitor):
         super().on_train_begin(logs)
         find_layer(self.trained_model, self.layer)  # a clear error up front
         if self.classifier is not None:
-            find_layer(self.trained_model, self.classifier)
+            find_layer(self.trained_model, self.classifier, _CLASSIFIER_HINT)
 
     def measure(self, step: int, results: PassResults) -> dict[str, float]:
         values = {}
@@ -134,7 +141,9 @@ class CollapseMonitor(ScheduledMonitor):
             values.update({f"{split}_{n}": v for n, v in result.metrics.items()})
             values[f"{split}_nc2"] = collapse.nc2_of_means(result.stats.means)
             if self.classifier is not None:
-                kernel = find_layer(self.trained_model, self.classifier).kernel
+                kernel = find_layer(
+                    self.trained_model, self.classifier, _CLASSIFIER_HINT
+                ).kernel
                 values[f"{split}_nc3"] = _or_nan(collapse.nc3, result.stats, kernel)
             if result.stats.means.shape[1] < self.num_classes and not self._nc2_warned:
                 warnings.warn(

@@ -100,6 +100,7 @@ class ComplexityMonitor(ScheduledMonitor):
             )
         self.data = (data.x, data.y)
         self.epsilons = epsilons
+        complexity.validate_search_space(thresholds, bin_range)
         self.thresholds = tuple(thresholds)
         self.bin_range = tuple(bin_range)
         validate_choice_arg(mode, "mode", complexity.MODES)

@@ -26,8 +26,22 @@ def all_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
     return found
 
 
-def find_layer(model: keras.Model, name: str) -> keras.layers.Layer:
+FEATURES_HINT = (
+    "Name the features layer (e.g. Dense(..., name='features')) or, in a "
+    "subclassed model, add keras_grok.layers.FeatureTap(name=...) there."
+)
+
+
+def find_layer(
+    model: keras.Model, name: str, hint: str = FEATURES_HINT
+) -> keras.layers.Layer:
     """The layer of ``model`` called ``name``, searched in nested models too.
+
+    Args:
+        model: the model.
+        name: the layer's name.
+        hint: what to do when it is missing, appended to the message.
+            Defaults to naming the features layer.
 
     Raises:
         ValueError: no such layer; the message lists the model's layer names.
@@ -39,8 +53,7 @@ def find_layer(model: keras.Model, name: str) -> keras.layers.Layer:
     names = ", ".join(repr(layer.name) for layer in layers)
     raise ValueError(
         f"Model {model.name!r} has no layer named {name!r}. Its layers: {names}. "
-        "Name the features layer (e.g. Dense(..., name='features')) or, in a "
-        "subclassed model, add keras_grok.layers.FeatureTap(name=...) there."
+        + hint
     )
 
 

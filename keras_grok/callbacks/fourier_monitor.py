@@ -340,9 +340,22 @@ def _checked(frequencies: Sequence[int], p: int) -> np.ndarray:
 
 
 def _positions(x: np.ndarray, positions: tuple[int, int] | None) -> tuple[int, int]:
-    if positions is not None:
-        return (int(positions[0]), int(positions[1]))
     width = x.shape[1] if x.ndim == 2 else None
+    if positions is not None:
+        columns = range(width or 0)
+        valid = (
+            isinstance(positions, (tuple, list))
+            and len(positions) == 2
+            and all(isinstance(i, (int, np.integer)) for i in positions)
+            and all(i in columns for i in positions)
+            and positions[0] != positions[1]
+        )
+        if not valid:
+            raise ValueError(
+                "positions must name two distinct columns of x (of shape "
+                f"{x.shape}) that hold a and b. Received: positions={positions!r}"
+            )
+        return (int(positions[0]), int(positions[1]))
     if width == 2:
         return (0, 1)
     if width == 4:

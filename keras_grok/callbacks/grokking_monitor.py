@@ -6,11 +6,11 @@ import math
 import time
 import warnings
 
+from keras_grok import losses as grok_losses  # a module: see utils/registration
 from keras_grok.analysis.events import first_step_at
 from keras_grok.callbacks.measurement_requests import LossAndAccuracy, PassResults
 from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
-from keras_grok.losses import per_example_loss
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import (
     ACCURACY_LEVEL,
@@ -127,7 +127,7 @@ class GrokkingMonitor(ScheduledMonitor):
         super().on_train_begin(logs)
         self._check_labels()
         loss = getattr(self.trained_model, "loss", None)
-        self._loss_known = per_example_loss(loss) is not None
+        self._loss_known = grok_losses.per_example_loss(loss) is not None
         if loss is not None and not self._loss_known:
             warnings.warn(
                 f"GrokkingMonitor cannot evaluate the model's loss {loss!r} (one "

@@ -11,7 +11,24 @@ from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.measures import information, lossy_compression
 from keras_grok.runs.figures import Panel, PlanePanel
-from keras_grok.utils.argument_validation import LabelledData, validate_labelled_pair
+from keras_grok.utils.argument_validation import (
+    LabelledData,
+    validate_int_arg,
+    validate_labelled_pair,
+    validate_num_classes,
+)
+
+ESTIMATOR_MIN_SAMPLES = {"nhsic": 2, "compression": 6, "kde": 2}
+"""Examples each estimator needs: nHSIC a pair, the kNN entropy of the
+compression estimator more than its k = 5 neighbours, the KDE one reference and
+one evaluation sample."""
+
+
+def min_samples(estimators) -> int:
+    """The examples a set needs for all of ``estimators`` (names)."""
+    names = (estimators,) if isinstance(estimators, str) else tuple(estimators)
+    return max(ESTIMATOR_MIN_SAMPLES[e] for e in names)
+
 
 ESTIMATOR_METRICS = {
     "nhsic": ("nhsic_zx", "nhsic_zy"),
@@ -99,7 +116,7 @@ class InformationPlaneMonitor(ScheduledMonitor):
             )
         sets = {"train": (train_data, "train_data"), "test": (test_data, "test_data")}
         self.data: dict[str, LabelledData] = {
-            split: validate_labelled_pair(pair, name, num_classes)
+            split: validate_labelled_pair(pair, name)
             for split, (pair, name) in sets.items()
             if pair is not None
         }
@@ -108,8 +125,15 @@ class InformationPlaneMonitor(ScheduledMonitor):
                 "InformationPlaneMonitor needs train_data, test_data or both. "
                 "Received neither."
             )
-        largest = max(int(d.labels.max()) for d in self.data.values())
-        self.num_classes = int(num_classes) if num_classes else largest + 1
+        self.num_classes = validate_num_classes(num_classes, self.data)
+        needed = min_samples(estimators)
+        for split, labelled in self.data.items():
+            if len(labelled) < needed:
+                raise ValueError(
+                    f"{split}_data must hold at least {needed} examples for the "
+                    f"estimators {', '.join(estimators)}. "
+                    f"Received: {len(labelled)} examples"
+                )
         self.layer = layer
         self.estimators = estimators
         self.metric_names = tuple(
@@ -119,7 +143,7 @@ class InformationPlaneMonitor(ScheduledMonitor):
             for name in ESTIMATOR_METRICS[e]
         )
         self.encoder_data = encoder_data
-        self.encoder_epochs = int(encoder_epochs)
+        self.encoder_epochs = validate_int_arg(encoder_epochs, "encoder_epochs")
         self.cache_dir = cache_dir
         self.seed = int(seed)
         self._request = FeaturesOf(layer)

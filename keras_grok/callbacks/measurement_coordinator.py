@@ -70,6 +70,8 @@ class MeasurementCoordinator:
         due = [m for m in self.monitors if m.is_due(step, final)]
         if not due:
             return
+        # A monitor that reads the others' records (ForecastMonitor) goes last.
+        due.sort(key=lambda m: getattr(m, "reads_other_monitors", False))
         sync = getattr(self.model, "jax_state_sync", None)
         if sync is not None:  # JAX keeps the live state outside the variables
             sync()

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from keras_grok import losses as grok_losses  # a module: see utils/registration
 from keras_grok.callbacks.forward_reader import ForwardReader
 from keras_grok.callbacks.measurement_requests import PassInputs, PassRows, Request
-from keras_grok.losses import per_example_loss
 
 
 class MeasurementPass(keras.Model):
@@ -51,7 +51,7 @@ class MeasurementPass(keras.Model):
         self.requests = list(requests)
         self.num_sets = num_sets
         self.single_chunk = single_chunk
-        self.loss_fn = per_example_loss(getattr(model, "loss", None))
+        self.loss_fn = grok_losses.per_example_loss(getattr(model, "loss", None))
         self.built = True
 
     def call(self, inputs):

@@ -247,6 +247,14 @@ def resolve_schedule(
     if callable(spec):
         return spec(total_steps)
     try:
-        return Schedule(tuple(spec))
+        steps = tuple(spec)
+    except TypeError:
+        raise ValueError(f"Unknown schedule {spec!r}. Allowed: {_SPECS}.") from None
+    if not steps:  # a monitor that never measures
+        raise ValueError(
+            f"A list of steps must hold at least one step. Received: schedule={spec!r}"
+        )
+    try:
+        return Schedule(steps)
     except (TypeError, ValueError) as error:
         raise ValueError(f"Invalid schedule {spec!r}: {error}") from None

@@ -19,10 +19,10 @@ import sys
 
 import keras
 
+from keras_grok import losses as grok_losses  # a module: see utils/registration
 from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
 from keras_grok.callbacks.measurement_requests import PassResults, Request
 from keras_grok.callbacks.schedule import NEVER, ScheduleSpec, resolve_schedule
-from keras_grok.losses import is_sparse_loss
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import LabelledData, validate_int_arg
 
@@ -110,10 +110,17 @@ class ScheduledMonitor(keras.callbacks.Callback):
         return {f"final_{name}": latest.get(name) for name in self.metric_names}
 
     def restore(self, records: list[dict[str, float]]) -> None:
-        """Sets earlier records (e.g. read back from a run folder) before ``fit``."""
+        """Sets earlier records (e.g. read back from a run folder) before ``fit``.
+
+        ``records`` may be rows of a metrics file, which has every monitor's
+        columns: a row is this monitor's record only where it measured (see
+        ``_measured_in``), so a resumed run counts and schedules from the steps
+        this monitor measured, as the uninterrupted run did.
+        """
         self.records = [
             {"step": int(r["step"]), **{k: r[k] for k in self.metric_names if k in r}}
             for r in records
+            if _measured_in(r, self.metric_names)
         ]
 
     @property
@@ -161,14 +168,15 @@ class ScheduledMonitor(keras.callbacks.Callback):
                 "optimizer steps): call model.compile(optimizer, loss) first. "
                 f"Received: model={getattr(model, 'name', model)!r}, not compiled"
             )
-        if not is_sparse_loss(getattr(model, "loss", None)):
-            return
         data_sets = getattr(self, "data", None)
         names = (
             {id(d): f"{s}_data" for s, d in data_sets.items()}
             if isinstance(data_sets, dict)
             else {}
         )
+        _check_inputs(model, self.needs(), names)
+        if not grok_losses.is_sparse_loss(getattr(model, "loss", None)):
+            return
         for _, data in self.needs():
             if data.y.ndim == 2 and data.y.shape[1] > 1:
                 where = names.get(id(data), "the monitored data")
@@ -219,6 +227,23 @@ class ScheduledMonitor(keras.callbacks.Callback):
         self._next_due = self.schedule.next_after(step, history)
 
 
+def _measured_in(row: dict[str, float], names: tuple[str, ...]) -> bool:
+    """Whether a metrics row holds a measurement of the monitor with ``names``.
+
+    A metrics file writes NaN where a monitor did not measure (another monitor
+    with its own schedule did), so a row is the monitor's when one of its cells
+    holds a value, or when every cell of the row is NaN (a diverged step, which
+    the monitors due there recorded as NaN).
+    """
+    if any(not _is_nan(row[k]) for k in names if k in row):
+        return True
+    return all(_is_nan(v) for k, v in row.items() if k not in ("step", "elapsed"))
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 _LOG_WRITERS = (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)
 
 
@@ -258,3 +283,31 @@ def _check_callback_order(monitor: ScheduledMonitor) -> None:
 
 def _loss_name(loss) -> str:
     return getattr(loss, "name", None) or getattr(loss, "__name__", None) or repr(loss)
+
+
+def _check_inputs(model: keras.Model, needs, names: dict) -> None:
+    """Refuses monitored inputs of another shape than a functional model's input,
+    or a model of several inputs or outputs, which the shared pass cannot read."""
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    if not needs or not inputs or not outputs:
+        return  # no pass, or a subclassed model: its shapes show once it runs
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(
+            "The monitors measure a model of one input and one output. Received: "
+            f"model={model.name!r} with {len(inputs)} inputs and {len(outputs)} "
+            "outputs"
+        )
+    expected = tuple(inputs[0].shape[1:])
+    for _, data in needs:
+        got = tuple(data.x.shape[1:])
+        # Another rank Keras may adapt (a trailing axis of 1); equal ranks must agree.
+        agree = len(got) != len(expected) or all(
+            e is None or e == g for e, g in zip(expected, got, strict=True)
+        )
+        if not agree:
+            where = names.get(id(data), "the monitored data")
+            raise ValueError(
+                f"{where} inputs must match the model's input shape (None, "
+                f"{', '.join(map(str, expected))}). Received: {where} inputs of "
+                f"shape {data.x.shape}"
+            )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_grok.utils.argument_validation import validate_choice_arg
+from keras_grok.utils.argument_validation import validate_choice_arg, validate_int_arg
 
 Operation = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
@@ -104,6 +104,7 @@ def modular_dataset(
     p = int(p)
     if name == "a/b" and not _is_prime(p):
         raise ValueError(f"op='a/b' needs a prime modulus p. Received: p={p}")
+    seed = validate_int_arg(seed, "seed", minimum=0)
     if not isinstance(train_fraction, (float, int)) or not 0 < train_fraction < 1:
         raise ValueError(
             "train_fraction must be in (0, 1). "

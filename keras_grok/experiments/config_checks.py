@@ -23,6 +23,7 @@ from keras_grok.data.modular import modular_dataset
 from keras_grok.models.modular import MODULAR_MODELS
 from keras_grok.utils.argument_validation import (
     ACCURACY_LEVEL,
+    PROBABILITY,
     Range,
     validate_choice_arg,
     validate_float_arg,
@@ -341,6 +342,44 @@ def check_unused_keys(
         )
 
 
+def check_at_most(
+    config: dict, defaults: Mapping, key: str, available: int, what: str
+) -> None:
+    """Refuses a size set above the examples there are.
+
+    The default is a cap (``x[:n]`` of a smaller set takes it whole); a value
+    the user set is one they mean, so a larger one than ``available`` is
+    refused rather than silently cut.
+
+    Args:
+        config: the config.
+        defaults: the recipe's defaults.
+        key: the size's key (e.g. ``"information_size"``).
+        available: the examples there are.
+        what: what they are, for the message (e.g. ``"test pairs"``).
+    """
+    if key in config and config[key] != defaults[key] and config[key] > available:
+        raise ValueError(
+            f"{key} must be at most the {available:,} {what}. "
+            f"Received: {key}={config[key]}"
+        )
+
+
+def check_distinct(config: dict, key: str) -> None:
+    """Refuses a list that names a value twice (one measurement twice over)."""
+    items = list(config[key])
+    if len(set(items)) != len(items):
+        raise ValueError(f"{key} must list distinct values. Received: {key}={items!r}")
+
+
+def modular_sizes(config: dict) -> tuple[int, int]:
+    """The training and test pairs of a modular config (builds its split: ms)."""
+    split = modular_dataset(
+        config["p"], config["op"], config["train_fraction"], config["seed"]
+    )
+    return len(split.y_train), len(split.y_test)
+
+
 MODEL_ONLY_KEYS = {
     "mlp": ("hidden", "depth"),
     "transformer": ("transformer_layers", "causal"),
@@ -378,6 +417,7 @@ TRAINING_RANGES = {
     "max_steps": Range(int, 1, 10**9),
     "seed": Range(int, 0, MAX_SEED),
     "patience": Range(int, -1),
+    "forecast_stop": PROBABILITY,  # ForecastMonitor checks its own with the same
 }
 """The ranges of the keys every training recipe shares."""
 

@@ -13,11 +13,15 @@ import importlib.util
 from pathlib import Path
 
 from keras_grok.callbacks import CollapseMonitor, InformationPlaneMonitor
-from keras_grok.callbacks.information_plane_monitor import ESTIMATOR_METRICS
+from keras_grok.callbacks.information_plane_monitor import (
+    ESTIMATOR_METRICS,
+    min_samples,
+)
 from keras_grok.data.images import IMAGE_DATASETS, load_images
 from keras_grok.data.tfds_source import ensure_prepared
 from keras_grok.experiments.config_checks import (
     MAX_WIDTH,
+    check_at_most,
     check_choice,
     check_every_class,
     check_floats,
@@ -26,6 +30,7 @@ from keras_grok.experiments.config_checks import (
     check_ints,
     check_schedules,
     check_training,
+    check_unused_keys,
 )
 from keras_grok.models import FEATURES_LAYER
 from keras_grok.models.image import (
@@ -64,7 +69,7 @@ IMAGE_CONFIG = {
     "test_threshold": 0.85,  # test accuracy that counts as generalized
     "collapse": True,  # measure RNC1 and NC2 (CollapseMonitor), train and test
     "information": "",  # information plane: any of nhsic,compression,kde; "": off
-    "information_size": 2000,  # test images the information plane is measured on
+    "information_size": 2000,  # test images the plane reads (at most all)
     "information_schedule": "geometric:2",  # sparse: the estimators are costly
     "checkpoint_seconds": 10.0,
     "seed": 0,
@@ -104,10 +109,45 @@ def validate_image_config(config: dict) -> None:
     check_image_model(config, IMAGE_DATASETS[config["dataset"]].num_classes)
     check_image_subset(config, IMAGE_DATASETS[config["dataset"]].num_classes)
     unknown = set(estimators(config)) - set(ESTIMATOR_METRICS)
-    if unknown:
+    if unknown or len(set(estimators(config))) != len(estimators(config)):
         raise ValueError(
-            f"information must list estimators among {', '.join(ESTIMATOR_METRICS)}. "
+            "information must list distinct estimators among "
+            f"{', '.join(ESTIMATOR_METRICS)}. "
             f"Received: information={config['information']!r}"
+        )
+    check_image_unused_keys(config)
+    if estimators(config):
+        check_ints(
+            config, ("information_size",), minimum=min_samples(estimators(config))
+        )
+        test_images = config["test_size"] or SPLIT_SIZES[1][config["dataset"]]
+        check_at_most(
+            config, IMAGE_CONFIG, "information_size", test_images, "test images"
+        )
+
+
+def check_image_unused_keys(config: dict) -> None:
+    """Refuses keys set for a model, data set or lens the config does not use."""
+    if config["model"] != "mlp":
+        check_unused_keys(
+            config,
+            IMAGE_CONFIG,
+            ("hidden",),
+            f"model={config['model']!r} has a fixed width (hidden is the MLP's)",
+        )
+    if IMAGE_DATASETS[config["dataset"]].tfds_name is None:
+        check_unused_keys(
+            config,
+            IMAGE_CONFIG,
+            ("data_dir",),
+            f"dataset={config['dataset']!r} is loaded offline, not from TFDS",
+        )
+    if not estimators(config):
+        check_unused_keys(
+            config,
+            IMAGE_CONFIG,
+            ("information_size", "information_schedule"),
+            "information='' measures no information plane",
         )
 
 

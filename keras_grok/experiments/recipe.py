@@ -25,6 +25,7 @@ them too. Recipes import the library (``keras_grok``), never each other.
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,14 +52,45 @@ class Recipe:
         return self.path.stem
 
     def check(self, config: dict) -> None:
-        """Runs ``validate`` then ``prepare``; ``RecipeError`` with their message."""
-        for step in (self.validate, self.prepare):
+        """Runs ``validate`` then ``prepare``; ``RecipeError`` with their message.
+
+        Every number must first survive the float32 arithmetic of training
+        (``check_float32``).
+        """
+        for step in (check_float32, self.validate, self.prepare):
             if step is None:
                 continue
             try:
                 step(config)
             except ValueError as error:
                 raise RecipeError(f"invalid config: {error}") from None
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.1754943508222875e-38
+"""The largest float32, and the smallest normal one."""
+
+
+def check_float32(config: dict) -> None:
+    """Raises ValueError for a float that float32 turns into another number.
+
+    Training reads the config's numbers as float32 (optimizer variables, losses,
+    regularizer strengths): ``learning_rate=1e-320`` would train at 0 and
+    ``weight_decay=1e39`` at inf while the run records the asked value.
+    NaN and inf are left to the recipe's own checks.
+    """
+    for key, value in config.items():
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        for item in values:
+            if not isinstance(item, float) or not math.isfinite(item) or item == 0:
+                continue
+            if not FLOAT32_TINY <= abs(item) <= FLOAT32_MAX:
+                raise ValueError(
+                    f"{key} must be 0 or of magnitude in [{FLOAT32_TINY:.2g}, "
+                    f"{FLOAT32_MAX:.2g}]: training computes in float32, which would "
+                    f"make it {'0' if abs(item) < 1 else 'inf'}. "
+                    f"Received: {key}={value!r}"
+                )
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -74,7 +106,7 @@ def load_recipe(path: str | Path) -> Recipe:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as error:  # any failure to import is the recipe's fault
+    except (Exception, SystemExit) as error:  # any failure is the recipe's fault
         message = str(error).splitlines()[0] if str(error) else ""
         raise RecipeError(
             f"{path} is not a recipe: importing it failed with "

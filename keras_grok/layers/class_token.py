@@ -38,6 +38,11 @@ class ClassToken(keras.layers.Layer):
         )
 
     def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                "ClassToken prepends a token to (batch, length, dim) sequences. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
         self.token = self.add_weight(
             shape=(input_shape[-1],), initializer=self.initializer, name="token"
         )

@@ -36,6 +36,13 @@ class PositionEmbedding(keras.layers.Layer):
         self.initializer = keras.initializers.get(initializer)
 
     def build(self, input_shape):
+        length = input_shape[-2] if len(input_shape) >= 3 else None
+        if len(input_shape) < 3 or (length is not None and length > self.max_length):
+            raise ValueError(
+                f"PositionEmbedding(max_length={self.max_length}) adds to "
+                "(batch, length, dim) sequences of length <= max_length. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
         self.table = self.add_weight(
             shape=(self.max_length, input_shape[-1]),
             initializer=self.initializer,

@@ -105,7 +105,15 @@ def quantize(x, bin_size: float) -> np.ndarray:
 def codes_of(x, bin_size: float) -> np.ndarray:
     """The grid indices ``round(x / b)`` as int64 (ties to even, as ``np.round``)."""
     bin_size = validate_float_arg(bin_size, "bin_size", allow_minimum=False)
-    return np.round(np.asarray(x, dtype=np.float64) / bin_size).astype(np.int64)
+    x = np.asarray(x, dtype=np.float64)
+    codes = np.round(x / bin_size)
+    # Beyond int64 (or not finite) a code would wrap to an arbitrary integer.
+    if not np.all(np.abs(codes) < 2.0**63):
+        raise ValueError(
+            "x must hold finite values within 2**63 bins of 0. Received: values in "
+            f"[{np.min(x)}, {np.max(x)}], bin_size={bin_size}"
+        )
+    return codes.astype(np.int64)
 
 
 @dataclass(frozen=True)

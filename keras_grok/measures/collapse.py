@@ -87,6 +87,8 @@ def collapse_figures(
         ``{"nc1", "rnc1", "nc2", "within_class_variance",
         "between_class_variance", "mean_feature_norm"}`` to scalar tensors.
     """
+    if norm not in ("mean", "max"):  # a Python value: checked even when traced
+        raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')
     total = ops.sum(stats.counts)
     within = ops.sum(stats.deviations) / total
     global_mean = ops.sum(stats.means * stats.counts[:, None], axis=0) / total
@@ -121,12 +123,22 @@ def nc2_of_means(means) -> float:
     ``K x K`` Gram matrix ``M M^T``, taken in float64 with a symmetric
     eigensolver, which on a busy 2-core CPU was ~14x faster than NumPy's SVD of
     the 97 x 256 means of the modadd recipe (10 vs 143 ms) and agrees with it to
-    float64 rounding for condition numbers up to ~1e6. NaN when ``K > d`` or
-    when a mean is not finite (the features of a diverged model); inf when the
-    smallest singular value is 0.
+    float64 rounding for condition numbers up to ~1e6. NaN when ``K > d``, when
+    there are fewer than two means (no angle between them), or when a mean is not
+    finite (the features of a diverged model); inf when the smallest singular
+    value is 0.
     """
     means = np.asarray(means, dtype=np.float64)
-    if means.shape[0] > means.shape[1] or not np.all(np.isfinite(means)):
+    if means.ndim != 2:
+        raise ValueError(
+            f"means must be a (K, d) matrix of class means. Received: shape="
+            f"{means.shape}"
+        )
+    if (
+        means.shape[0] < 2
+        or means.shape[0] > means.shape[1]
+        or not np.all(np.isfinite(means))
+    ):
         return float("nan")
     eigenvalues = np.linalg.eigvalsh(means @ means.T)
     if eigenvalues[0] <= 0:

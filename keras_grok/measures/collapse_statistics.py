@@ -111,6 +111,11 @@ def empty_collapse_statistics(
         stats = update_collapse_statistics(stats, h, y)
     ```
     """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise ValueError(
+            "num_classes must be an integer >= 1. "
+            f"Received: num_classes={num_classes!r}"
+        )
     if int(num_classes) < 1 or int(dim) < 1:
         raise ValueError(
             "num_classes and dim must be >= 1. "
@@ -228,6 +233,8 @@ def update_collapse_statistics(
             f"Expected features of shape ({labels.shape[0]}, {stats.dim}) after "
             f"flattening, one row per label. Received: {shape}"
         )
+    if shape[0] == 0:
+        return stats  # an empty batch adds nothing
     batch = batch_collapse_statistics(
         features, labels, stats.num_classes, stats.scatter is not None
     )
@@ -282,6 +289,11 @@ def collapse_statistics(
         stats = update_collapse_statistics(stats, features, labels)
     if stats is None:
         raise ValueError("collapse_statistics received no batches.")
+    if float(ops.convert_to_numpy(ops.sum(stats.counts))) == 0:
+        raise ValueError(
+            "collapse_statistics needs at least one sample. Received: batches "
+            "of 0 features"
+        )
     return stats
 
 
@@ -290,8 +302,13 @@ def _checked_labels(labels, num_classes: int) -> np.ndarray:
     if labels.ndim != 1:
         labels = labels.reshape(-1)
     if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        if not np.all(labels == np.round(labels)):
-            raise ValueError("labels must be integer class indices.")
+        if not np.issubdtype(labels.dtype, np.floating) or not np.all(
+            labels == np.round(labels)
+        ):
+            raise ValueError(
+                "labels must be integer class indices. Received: "
+                f"{labels.dtype} values such as {labels[:3].tolist()}"
+            )
         labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)]

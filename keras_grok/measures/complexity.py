@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_grok.losses import is_sparse_loss, per_example_loss
+from keras_grok import losses as grok_losses  # a module: see utils/registration
 from keras_grok.measures.coarse_graining import Factorization, factorize
 from keras_grok.measures.complexity_search import global_search, per_matrix_search
 from keras_grok.measures.weight_codec import compressor, naive_size
@@ -165,7 +165,7 @@ def model_loss(model: keras.Model) -> Callable:
     Raises:
         ValueError: the model has no single loss to measure.
     """
-    values = per_example_loss(getattr(model, "loss", None))
+    values = grok_losses.per_example_loss(getattr(model, "loss", None))
     if values is None:
         raise ValueError(
             "The model has no single loss to measure: compile it with one loss or "
@@ -251,19 +251,11 @@ def estimate_complexity(
         raise ValueError(
             f"epsilon must be >= 0 and finite. Received: epsilon={epsilon}"
         )
-    low, high = (float(b) for b in bin_range)
-    if not 0 < low <= high or not math.isfinite(high):
-        raise ValueError(
-            f"bin_range must satisfy 0 < low <= high. Received: {bin_range}"
-        )
-    if not resolution > 1:
-        raise ValueError(f"resolution must be > 1. Received: resolution={resolution}")
+    low, high = validate_search_space(thresholds, bin_range, resolution)
     validate_choice_arg(mode, "mode", MODES)
-    for t in thresholds:
-        if not 0 <= t <= 1:
-            raise ValueError(f"thresholds must lie in [0, 1]. Received: {t}")
+    _check_pair(data)
     compressor(codec)
-    if loss_fn is None and is_sparse_loss(getattr(model, "loss", None)):
+    if loss_fn is None and grok_losses.is_sparse_loss(getattr(model, "loss", None)):
         _check_labels(model, data)
     evaluate = WeightLoss(model, data, loss_fn)
     try:
@@ -293,6 +285,44 @@ def estimate_complexity(
         )
     finally:
         evaluate.restore()
+
+
+def validate_search_space(
+    thresholds: Sequence[float],
+    bin_range: tuple[float, float],
+    resolution: float = 1.1,
+) -> tuple[float, float]:
+    """Checks the search's thresholds, bin range and resolution; returns the range.
+
+    Raises:
+        ValueError: a threshold outside ``[0, 1]``, a bin range that is not
+            ``0 < low <= high < inf``, or a resolution not above 1.
+    """
+    low, high = (float(b) for b in bin_range)
+    if not 0 < low <= high or not math.isfinite(high):
+        raise ValueError(
+            f"bin_range must satisfy 0 < low <= high. Received: {bin_range}"
+        )
+    if not resolution > 1:
+        raise ValueError(f"resolution must be > 1. Received: resolution={resolution}")
+    for t in thresholds:
+        if not 0 <= t <= 1:
+            raise ValueError(f"thresholds must lie in [0, 1]. Received: {t}")
+    return low, high
+
+
+def _check_pair(data) -> None:
+    """``data`` is an ``(x, y)`` pair of as many targets as inputs, at least one."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(
+            f"data must be an (x, y) pair of arrays. Received: {type(data).__name__}"
+        )
+    sizes = [len(v) if hasattr(v, "__len__") else 0 for v in data]
+    if sizes[0] != sizes[1] or sizes[0] == 0:
+        raise ValueError(
+            "data must hold as many targets as inputs, at least one. Received: "
+            f"{sizes[0]} inputs, {sizes[1]} targets"
+        )
 
 
 def _check_labels(model: keras.Model, data: tuple) -> None:

@@ -16,7 +16,9 @@ import numpy as np
 
 from keras_grok.utils.argument_validation import (
     validate_class_labels,
+    validate_float_arg,
     validate_int_arg,
+    validate_labelled_pair,
 )
 
 
@@ -36,8 +38,8 @@ def data_bits(
         batch_size: examples per inference call. Defaults to `4096`.
     """
     batch_size = validate_int_arg(batch_size, "batch_size")
-    x, y = data
-    y = validate_class_labels(np.asarray(y).reshape(-1), "data labels")
+    x, y = validate_labelled_pair(data, "data").x, np.asarray(data[1])
+    y = validate_class_labels(y.reshape(-1), "data labels")
     total = 0.0
     for i in range(0, len(x), batch_size):
         out = np.asarray(
@@ -60,4 +62,5 @@ def description_length(complexity_bits: float, label_bits: float) -> float:
     The two-part code of minimum description length (Rissanen, 1978; paper B,
     section on compression): ``L = complexity_bits + data_bits``.
     """
-    return float(complexity_bits) + float(label_bits)
+    complexity_bits = validate_float_arg(complexity_bits, "complexity_bits")
+    return complexity_bits + validate_float_arg(label_bits, "label_bits")

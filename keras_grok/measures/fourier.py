@@ -30,6 +30,7 @@ from keras import ops
 from keras_grok.measures.float64 import matmul_float64, mean_float64
 from keras_grok.utils.argument_validation import (
     validate_choice_arg,
+    validate_class_labels,
     validate_float_dtype,
     validate_nonnegative_values,
 )
@@ -209,6 +210,10 @@ def gini_coefficient(values):
         ValueError: ``values`` is empty or holds a negative or non-finite
             number (the formula assumes shares of a non-negative total).
     """
+    if len(tuple(ops.shape(values))) != 1:
+        raise ValueError(
+            f"values must be a 1-D tensor. Received: shape={tuple(ops.shape(values))}"
+        )
     validate_nonnegative_values(ops.convert_to_numpy(values), "values")
     x = ops.sort(ops.convert_to_tensor(values))
     n = x.shape[0]
@@ -342,7 +347,18 @@ def cross_entropy_of_pairs(logits, labels, pairs=None):
     None).
     """
     logits = ops.convert_to_tensor(logits)
-    labels = ops.cast(ops.convert_to_tensor(labels), "int32")
+    shape = tuple(logits.shape)
+    if len(shape) != 2:
+        raise ValueError(
+            f"logits must be an (n, classes) matrix. Received: shape={shape}"
+        )
+    labels = validate_class_labels(ops.convert_to_numpy(labels), "labels", shape[1])
+    if labels.shape != (shape[0],):
+        raise ValueError(
+            f"labels must hold one label per row of logits ({shape[0]}). "
+            f"Received: labels of shape {labels.shape}"
+        )
+    labels = ops.convert_to_tensor(labels.astype("int32"))
     if pairs is not None:
         index = ops.cast(ops.convert_to_tensor(pairs), "int32")
         logits, labels = ops.take(logits, index, axis=0), ops.take(labels, index)

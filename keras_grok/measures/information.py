@@ -31,7 +31,7 @@ from keras_grok.measures.float64 import (
     rows_float64,
     squared_distances,
 )
-from keras_grok.utils.argument_validation import validate_float_arg
+from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
 
 # ---------------------------------------------------------------------------
 # nHSIC
@@ -48,6 +48,7 @@ def gaussian_gram(a, sigma: float = 5.0):
         sigma: kernel width, scaled by ``sqrt(d)``, > 0. Defaults to `5.0`.
     """
     sigma = validate_float_arg(sigma, "sigma", allow_minimum=False)
+    _check_rows(a, "a")
     a = rows_float64(a)
     a = a - mean_float64(a, 0)
     dim = int(a.shape[1])
@@ -55,6 +56,15 @@ def gaussian_gram(a, sigma: float = 5.0):
     # cancellation of subtracting row means close to 1.
     gram = ops.expm1(-squared_distances(a, a) / (2.0 * sigma**2 * dim))
     return gram - mean_float64(gram, 1)
+
+
+def _check_rows(a, name: str) -> None:
+    """``a`` holds at least one sample (a kernel of nothing is undefined)."""
+    shape = tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+    if not shape or shape[0] == 0:
+        raise ValueError(
+            f"{name} must hold at least one sample. Received: shape={shape}"
+        )
 
 
 def linear_gram(a):
@@ -77,6 +87,10 @@ def kernel_resolvent(gram, epsilon: float = 1e-5):
         gram: ``(n, n)`` Gram matrix.
         epsilon: regularization, scaled by ``n``. Defaults to `1e-5`.
     """
+    shape = tuple(gram.shape)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"gram must be an (n, n) matrix. Received: shape={shape}")
+    epsilon = validate_float_arg(epsilon, "epsilon")
     n = int(gram.shape[0])
     shifted = gram + (epsilon * n) * ops.eye(n, dtype=gram.dtype)
     return ops.transpose(ops.solve(ops.transpose(shifted), ops.transpose(gram)))
@@ -94,6 +108,7 @@ def linear_resolvent(a, epsilon: float = 1e-5):
         a: ``(n, ...)`` samples, flattened per row.
         epsilon: regularization, scaled by ``n``. Defaults to `1e-5`.
     """
+    epsilon = validate_float_arg(epsilon, "epsilon")
     a = rows_float64(a)
     n, m = int(a.shape[0]), int(a.shape[1])
     ridge = (epsilon * n) * ops.eye(m, dtype=a.dtype)
@@ -152,6 +167,7 @@ def normalized_hsic(
             'other_kernel must be "gaussian" or "linear". '
             f"Received: other_kernel={other_kernel!r}"
         )
+    epsilon = validate_float_arg(epsilon, "epsilon")
     if int(z.shape[0]) != int(other.shape[0]):
         raise ValueError(
             f"z and other must have as many rows. Received: {z.shape[0]} and "
@@ -278,6 +294,7 @@ def kde_mutual_information(
             "kde_mutual_information needs more samples than references. "
             f"Received: {n} samples, num_references={num_references}"
         )
+    validate_int_arg(num_evaluations, "num_evaluations")
     order = np.random.default_rng(seed).permutation(n)
     references = order[:num_references]
     evaluations = order[num_references : num_references + num_evaluations]

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Sequence
 
 import keras
@@ -24,14 +25,17 @@ import numpy as np
 from keras import ops
 from scipy import spatial, special
 
-from keras_grok.layers import RelativeGaussianNoise
+from keras_grok.layers.relative_gaussian_noise import RelativeGaussianNoise
 from keras_grok.measures.float64 import (
     float64_scope,
     matmul_float64,
     mean_float64,
     rows_float64,
 )
-from keras_grok.utils.argument_validation import validate_int_arg
+from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
+
+MIN_DISTANCE = 1e-10
+"""Floor of a neighbour distance in ``knn_entropy`` (its log must be finite)."""
 
 
 def knn_entropy(samples, k: int = 5, weighted: bool = True) -> float:
@@ -77,7 +81,17 @@ def knn_entropy(samples, k: int = 5, weighted: bool = True) -> float:
     weights = berrett_weights(k, dim) if weighted else np.eye(k)[k - 1]
     orders = np.flatnonzero(weights) + 1
     distances, _ = spatial.cKDTree(samples).query(samples, k=orders.max() + 1)
-    log_rho = np.log(np.maximum(distances[:, orders], 1e-10))
+    tied = int(np.sum(distances[:, orders.max()] < MIN_DISTANCE))
+    if tied:
+        warnings.warn(
+            f"knn_entropy: {tied} of the {n} samples have their {orders.max()}-th "
+            f"neighbour at distance 0 (repeated points), where a density has no "
+            f"finite entropy; the estimate is set by the distance floor "
+            f"{MIN_DISTANCE:g} and is not meaningful. Add noise or remove the "
+            "duplicates of samples.",
+            stacklevel=2,
+        )
+    log_rho = np.log(np.maximum(distances[:, orders], MIN_DISTANCE))
     log_volume = (dim / 2) * math.log(math.pi) - special.gammaln(dim / 2 + 1)
     per_order = (
         dim * log_rho.mean(axis=0)
@@ -135,6 +149,7 @@ def pca_project(z, dim: int = 4):
         z: ``(N, ...)`` samples, flattened per row.
         dim: output dimension. Defaults to `4`.
     """
+    dim = validate_int_arg(dim, "dim")
     z = rows_float64(z)
     z = z - mean_float64(z, 0)
     if int(z.shape[1]) <= dim:
@@ -150,6 +165,7 @@ def whiten(x, ridge: float = 1e-6):
         x: ``(N, ...)`` samples, flattened per row.
         ridge: added to the covariance's diagonal. Defaults to `1e-6`.
     """
+    ridge = validate_float_arg(ridge, "ridge")
     x = rows_float64(x)
     x = x - mean_float64(x, 0)
     n, dim = int(x.shape[0]), int(x.shape[1])

@@ -55,12 +55,16 @@ def matrix_shape(shape: Sequence[int], split: int | None = None) -> tuple[int, i
         raise ValueError(
             f"A weight matrix needs at least 2 axes. Received: shape={shape}"
         )
+    if 0 in shape:  # no singular values: no spectrum to measure
+        raise ValueError(f"A weight matrix must not be empty. Received: shape={shape}")
     if split is not None:
-        split = split % len(shape)
-        if split == 0:
+        if not -len(shape) < split < len(shape) or split % len(shape) == 0:
             raise ValueError(
-                f"split must leave axes on both sides. Received: split={split}"
+                f"split must leave axes on both sides of a {len(shape)}-axis weight "
+                f"(1 to {len(shape) - 1}, or -1 to {1 - len(shape)}). "
+                f"Received: split={split}, shape={shape}"
             )
+        split = split % len(shape)
         return math.prod(shape[:split]), math.prod(shape[split:])
     if len(shape) == 2:
         return shape
@@ -299,6 +303,11 @@ def stable_rank(w, split: int | None = None):
 
 def weight_matrices(model: keras.Model) -> list[keras.Variable]:
     """The model's trainable weights with at least 2 axes (kernels and embeddings)."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "model must be a keras.Model. "
+            f"Received: model of type {type(model).__name__}"
+        )
     return [v for v in model.trainable_weights if len(v.shape) >= 2]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.losses import SumSquaredError
+from keras_grok import losses as grok_losses  # a module: see utils/registration
 from keras_grok.models.image_cnn import toy_cnn
 from keras_grok.models.image_mlp import toy_mlp
 from keras_grok.models.image_transformer import patch_transformer
@@ -91,7 +91,7 @@ def build_image_model(
             weight_decay=config["weight_decay"] or None,
         )
     if config["loss"] == "mse_sum":
-        loss = SumSquaredError()
+        loss = grok_losses.SumSquaredError()
     else:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=optimizer, loss=loss)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.layers import ClassToken, PositionEmbedding
+from keras_grok.layers.class_token import ClassToken
+from keras_grok.layers.position_embedding import PositionEmbedding
 from keras_grok.models.init_scale import initializers, scale_weights
 from keras_grok.models.model_utils import image_channels, layer_seed
 

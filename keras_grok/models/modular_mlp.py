@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_grok.utils.argument_validation import validate_int_arg
+
 
 def modular_mlp(
     num_classes: int,
@@ -37,6 +39,11 @@ def modular_mlp(
     """
     if depth < 1:
         raise ValueError(f"depth must be >= 1. Received: depth={depth}")
+    for name, value in (("num_classes", num_classes), ("embed_dim", embed_dim)):
+        validate_int_arg(value, name)
+    validate_int_arg(hidden, "hidden")
+    if vocab_size is not None:
+        validate_int_arg(vocab_size, "vocab_size")
     inputs = keras.Input((2,), dtype="int32", name="pairs")
     x = keras.layers.Embedding(vocab_size or num_classes, embed_dim, name="embedding")(
         inputs

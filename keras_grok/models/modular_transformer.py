@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.layers import PositionEmbedding
+from keras_grok.layers.position_embedding import PositionEmbedding
 from keras_grok.utils.argument_validation import validate_int_arg
 
 

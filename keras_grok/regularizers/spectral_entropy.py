@@ -140,6 +140,11 @@ def add_spectral_entropy(
     """
     strength = validate_float_arg(strength, "strength")
     decomposition = validate_choice_arg(decomposition, "decomposition", DECOMPOSITIONS)
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "model must be a keras.Model. "
+            f"Received: model of type {type(model).__name__}"
+        )
     if not model.built:
         raise ValueError("add_spectral_entropy needs a built model; build it first.")
     matrices = weight_matrices(model)
@@ -173,6 +178,10 @@ def _validated_split(split) -> int | None:
     )
     if isinstance(split, bool) or not whole:
         raise ValueError(f"split must be an integer or None. Received: split={split!r}")
+    if split == 0:  # no weight has axes before its first
+        raise ValueError(
+            f"split must leave axes on both sides (e.g. -1). Received: split={split!r}"
+        )
     return int(split)
 
 

@@ -19,12 +19,16 @@ class Panel:
         keys: the metric names drawn, one line each (labelled by name).
         log_y: a logarithmic y axis. Defaults to `False`.
         limits: fixed y limits, or None. Defaults to `None`.
+        horizontal_marks: names of ``plot_metrics``' marks also drawn as
+            horizontal lines (a panel of predicted steps marks the true step).
+            Defaults to `()`.
     """
 
     label: str
     keys: tuple[str, ...]
     log_y: bool = False
     limits: tuple[float, float] | None = None
+    horizontal_marks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ def plot_metrics(
                 axis.axvline(
                     step, color="gray", linestyle=style, label=f"{name} ({step})"
                 )
+                if name in panel.horizontal_marks:
+                    axis.axhline(step, color="black", linestyle=style, linewidth=0.8)
         axis.set_xscale("log")
         if panel.log_y:
             axis.set_yscale("log")

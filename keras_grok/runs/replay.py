@@ -112,6 +112,10 @@ def _replaying(request: ReplayRequest):
         _ACTIVE.reset(token)
 
 
+MAX_REPLAY_STEPS = 100_000
+"""Most steps one ``measure`` request may list (each is a measurement pass)."""
+
+
 def parse_steps(spec: str) -> tuple[int, ...]:
     """Steps from ``"START:STOP:STRIDE"`` (STOP included), ``"A,B,C"`` or ``"N"``.
 
@@ -131,6 +135,11 @@ def parse_steps(spec: str) -> tuple[int, ...]:
             "steps must be START:STOP:STRIDE (STOP included), a list A,B,C or one "
             f"step N. Received: steps={spec!r}"
         ) from None
+    if len(steps) > MAX_REPLAY_STEPS:  # a range is counted before it is listed
+        raise ValueError(
+            f"steps lists {len(steps):,} steps, more than the {MAX_REPLAY_STEPS:,} "
+            f"one request may measure; use a larger STRIDE. Received: steps={spec!r}"
+        )
     steps = tuple(sorted(set(steps)))
     if not steps or steps[0] < 1:
         raise ValueError(f"steps must be >= 1. Received: steps={spec!r}")
@@ -173,11 +182,23 @@ def measure_run(
             recorded on another backend.
     """
 
+    if not lenses:
+        raise ValueError(
+            f"lenses must name at least one lens of {', '.join(LENSES)}. "
+            f"Received: lenses={list(lenses)}"
+        )
     unknown = sorted(set(lenses) - set(LENSES))
     if unknown:
         raise ValueError(
             f"Unknown lens {unknown[0]!r}. Lenses: {', '.join(LENSES)}. "
             f"Received: lenses={list(lenses)}"
+        )
+    if name is not None and (
+        not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0")
+    ):
+        raise ValueError(
+            "name must be a file name (replays/NAME.csv inside the run folder), "
+            f"without a path. Received: name={name!r}"
         )
     if key_frequencies not in KEY_FREQUENCIES:
         raise ValueError(

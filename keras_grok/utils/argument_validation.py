@@ -328,3 +328,34 @@ class Range:
 
 ACCURACY_LEVEL = Range(float, maximum=1.0, open_minimum=True)
 """An accuracy that counts as reached (memorized, generalized): in ``(0, 1]``."""
+
+PROBABILITY = Range(float, maximum=1.0)
+"""A probability in ``[0, 1]`` (e.g. ``ForecastMonitor``'s ``stop_below``)."""
+
+
+def validate_num_classes(num_classes, data: dict[str, LabelledData]) -> int:
+    """The number of classes: ``num_classes`` if it covers every label, else K.
+
+    Args:
+        num_classes: the argument, or None for one more than the largest label.
+        data: the labelled sets by split (``{"train": ...}``, named
+            ``train_data`` in messages).
+
+    Raises:
+        ValueError: ``num_classes`` is not an integer >= 1, or a label is not
+            below it.
+    """
+    largest = max(int(d.labels.max()) for d in data.values())
+    if num_classes is None:
+        return largest + 1
+    num_classes = validate_int_arg(num_classes, "num_classes")
+    for split, labelled in data.items():
+        top = int(labelled.labels.max())
+        if top >= num_classes:
+            raise ValueError(
+                f"{split}_data labels must lie in [0, {num_classes}) for "
+                f"num_classes={num_classes}: pass num_classes >= {largest + 1}, or "
+                f"None to count them. Received: labels in "
+                f"[{int(labelled.labels.min())}, {top}]"
+            )
+    return num_classes

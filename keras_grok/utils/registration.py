@@ -11,6 +11,13 @@ modules are imported now; otherwise a one-shot import hook imports them right
 after Keras finishes loading. Either way, a model saved with keras-grok objects
 loads after a plain ``import keras_grok``.
 
+The hook runs inside the first ``import keras``, which may be a keras-grok
+module's own (``from keras_grok import losses`` imports Keras at its top): that
+module is then only partly initialized, so keras-grok modules import each other as
+modules (``from keras_grok import losses as grok_losses``) or from the module that
+defines a name (``keras_grok.layers.position_embedding``), never a name from a
+package or module that may be mid-import.
+
 This module imports nothing from Keras, NumPy or keras-grok at import time.
 """
 

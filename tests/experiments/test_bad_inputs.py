@@ -1,5 +1,6 @@
 """Bad values are refused up front: exit 2, one line naming key and value, no folder."""
 
+import json
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from keras_grok.experiments import config_checks
 from keras_grok.experiments.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).parents[2]
-RECIPES = ("modadd", "complexity", "mnist", "weight_decay_sweep")
+RECIPES = ("modadd", "complexity", "mnist", "weight_decay_sweep", "forecast_corpus")
 BACKEND = keras.backend.backend()
 # A key whose every value of its type is meaningful has no absurd value.
 NO_ABSURD_VALUE = {
@@ -22,6 +23,8 @@ NO_ABSURD_VALUE = {
     "data_dir",
     "refine",
     "causal",
+    "forecast",
+    "digits",
 }
 
 
@@ -168,6 +171,57 @@ COSTLY_INPUTS = [
 ]
 
 
+# A fresh fuzz (issue 18) found these passing the checks, then training on and
+# recording something other than asked (or raising after the folder existed).
+FUZZ_INPUTS = [
+    # float32 turns the value into another number: 0 or inf
+    ([MODADD, "learning_rate=1e-320"], "learning_rate=1e-320"),
+    ([MODADD, "weight_decay=1e39"], "weight_decay=1e+39"),
+    ([COMPLEXITY, "spectral_entropy=1e39"], "spectral_entropy=1e+39"),
+    ([MNIST, DIGITS, "init_scale=1e39"], "init_scale=1e+39"),
+    # keys the chosen variant does not read
+    ([LATE, "spectral_entropy=0.5"], "spectral_entropy=0.5"),
+    ([LATE, "weight_noise=0.5"], "weight_noise=0.5"),
+    ([MNIST, DIGITS, "model=cnn", "hidden=100"], "hidden=100"),
+    ([MNIST, DIGITS, "data_dir=/tmp"], "data_dir='/tmp'"),
+    ([MNIST, DIGITS, "information_size=100"], "information_size=100"),
+    ([SWEEP, DIGITS, "ray_address=auto"], "ray_address='auto'"),
+    ([SWEEP, DIGITS, "cpus_per_run=2"], "cpus_per_run=2.0"),
+    # more examples than the sets hold (silently cut to the set)
+    ([COMPLEXITY, "complexity_examples=100000"], "complexity_examples=100000"),
+    ([LATE, "information_size=100000"], "information_size=100000"),
+    ([LATE, "complexity_examples=100000"], "complexity_examples=100000"),
+    ([MNIST, DIGITS, "information=nhsic", "information_size=9999"], "=9999"),
+    # too few for the estimator (raised after the folder existed)
+    ([MNIST, DIGITS, "information=nhsic", "information_size=1"], "information_size"),
+    # one measurement asked twice
+    ([COMPLEXITY, "epsilons=0.1,0.1"], "epsilons=[0.1, 0.1]"),
+    ([MNIST, DIGITS, "information=nhsic,nhsic"], "information='nhsic,nhsic'"),
+    # a lens that would never measure
+    ([LATE, "lens_start=1000000"], "lens_start=1000000"),
+]
+
+
+@pytest.mark.parametrize(
+    "args, words", FUZZ_INPUTS, ids=[" ".join(a[1:]) for a, _ in FUZZ_INPUTS]
+)
+def test_a_value_training_would_not_honour_is_refused_before_the_folder_exists(
+    tmp_path, args, words
+):
+    out = tmp_path / "run"
+    result = run([str(ROOT / args[0]), *args[1:]], out)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, (args, result.output, result.exception)
+    assert len(lines) == 1 and lines[0].startswith("Error: "), (args, lines)
+    assert words in lines[0], (args, lines[0])
+    assert not out.exists(), args
+
+
+def test_sizes_at_their_defaults_are_caps_not_refusals():
+    recipe, config = base_config("complexity")
+    recipe.check({**config, "p": 23})  # 1,024 examples > 211 training pairs
+
+
 @pytest.fixture
 def fixed_memory_budget(monkeypatch):
     # The same verdicts on any machine: a budget of 8 GB, not half of this one's.
@@ -261,3 +315,64 @@ def test_a_refused_config_leaves_the_out_folder_free_for_the_corrected_command(
     result = run([recipe, "p=5", "max_steps=2", "batch_size=8", "collapse=false"], out)
     assert result.exit_code == 0, result.output
     assert (out / "summary.json").exists()
+
+
+@pytest.fixture
+def any_run_folder(tmp_path):
+    # What `measure` reads before it replays: a config naming the backend.
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"backend": BACKEND}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--steps", "1:1000000000:1"], "1,000,000,000 steps"),
+        (["--steps", "10", "--lens", ""], "lenses must name at least one lens"),
+        (["--steps", "10", "--name", "../escape"], "name='../escape'"),
+        (["--steps", "10", "--name", "/tmp/elsewhere"], "name='/tmp/elsewhere'"),
+        (["--steps", "10", "--name", "."], "name='.'"),
+    ],
+    ids=["a billion steps", "no lens", "a parent path", "an absolute path", "a dot"],
+)
+def test_a_measure_request_out_of_bounds_is_refused_in_one_line(
+    any_run_folder, args, words
+):
+    before = sorted(p.name for p in any_run_folder.parent.rglob("*"))
+    result = CliRunner().invoke(cli.main, ["measure", str(any_run_folder), *args])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, (args, result.output, result.exception)
+    assert len(lines) == 1 and words in lines[0], (args, lines)
+    assert sorted(p.name for p in any_run_folder.parent.rglob("*")) == before
+
+
+def test_an_empty_out_is_refused_not_replaced_by_the_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        cli.main, ["run", str(ROOT / MODADD), "--backend", BACKEND, "--out", ""]
+    )
+    assert result.exit_code == 2 and "--out must name a folder" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("import sys\nsys.exit(3)\n", "importing it failed with SystemExit: 3"),
+        (
+            "CONFIG = {'seed': 0}\ndef run(config, out_dir, verbose=True):\n"
+            "    return None\n",
+            "its run() must return the summary dict. Received: NoneType",
+        ),
+    ],
+    ids=["exits at import", "returns no summary"],
+)
+def test_a_recipe_that_breaks_its_contract_ends_in_one_line(tmp_path, source, words):
+    recipe = tmp_path / "broken.py"
+    recipe.write_text(source)
+    result = run([str(recipe)], tmp_path / "out")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert len(lines) == 1 and words in lines[0], lines

@@ -34,7 +34,7 @@ class KillAfterEpoch(ScheduledMonitor):
         super().on_epoch_end(epoch, logs)
 
 
-def train(out, kill_at=None, noise=False, schedule="every:4"):
+def train(out, kill_at=None, noise=False, schedule="every:4", collapse_schedule=None):
     keras.utils.set_random_seed(3)
     split = modular_dataset(11, "a+b", 0.5, 3)
     model = modular_mlp(11, embed_dim=8, hidden=16, depth=2)
@@ -45,7 +45,9 @@ def train(out, kill_at=None, noise=False, schedule="every:4"):
         "sparse_categorical_crossentropy",
     )
     train_data = (split.x_train, split.y_train)
-    monitors = () if noise else (CollapseMonitor(train_data, schedule=None),)
+    monitors = (
+        () if noise else (CollapseMonitor(train_data, schedule=collapse_schedule),)
+    )
     if kill_at is not None:
         monitors += (KillAfterEpoch(kill_at),)
     return train_and_record(
@@ -106,6 +108,29 @@ def test_a_resumed_run_measures_where_the_uninterrupted_run_did(
     assert rows_without_elapsed(resumed / "metrics.csv") == rows_without_elapsed(
         whole / "metrics.csv"
     )
+
+
+@pytest.mark.parametrize("kill_at", [5, 7])
+def test_a_monitor_with_its_own_schedule_resumes_at_its_own_steps(tmp_path, kill_at):
+    # Rows where only the other monitor measured hold NaN in this monitor's
+    # columns: read back on resume, they are not its measurements, so they
+    # neither count in the summary nor move its schedule.
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    whole.mkdir()
+    resumed.mkdir()
+    settings = dict(schedule="geometric:1.3", collapse_schedule="geometric:1.6")
+    expected_summary = train(whole, **settings)
+    with pytest.raises(Killed):
+        train(resumed, kill_at=kill_at, **settings)
+    summary = train(resumed, **settings)
+    assert summary["resumed_from_step"] == 4 * kill_at
+    assert rows_without_elapsed(resumed / "metrics.csv") == rows_without_elapsed(
+        whole / "metrics.csv"
+    )
+    timings = {"wall_time_s", "refine_time_s", "resumed_from_step"}
+    assert {k: v for k, v in summary.items() if k not in timings} == {
+        k: v for k, v in expected_summary.items() if k not in timings
+    }  # "measurements" counted the other monitor's rows too
 
 
 def test_epoch_batches_depend_only_on_the_seed_and_the_step():
