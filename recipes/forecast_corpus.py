@@ -45,7 +45,7 @@ from keras_grok.forecast.evaluation import (
     held_out_splits,
 )
 from keras_grok.runs.run_folder import RunFolder, write_atomic
-from keras_grok.sweeps.executors import make_executor
+from keras_grok.sweeps.executors import executor_from_config
 from keras_grok.sweeps.sweep import check_reusable, run_all
 
 CONFIG = {
@@ -61,23 +61,13 @@ CONFIG = {
 def validate(config: dict) -> None:
     """Raises ValueError for a config this recipe cannot run."""
     check_ints(config, ("parallel",))
-    _executor(config)
+    executor_from_config(config)
 
 
 def prepare(config: dict) -> None:
     """Checks that the digits data can be read before any run starts."""
     if config["digits"]:
         prepare_image_data({**IMAGE_CONFIG, "dataset": "digits"})
-
-
-def _executor(config: dict):
-    return make_executor(
-        config["executor"],
-        config["parallel"],
-        config["ray_address"],
-        config["cpus_per_run"],
-        config["gpus_per_run"],
-    )
 
 
 def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
@@ -91,7 +81,9 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     except ValueError as error:
         raise RecipeError(str(error)) from None
     log = print if verbose else lambda _: None
-    codes = run_all(planned, config["parallel"], log, executor=_executor(config))
+    codes = run_all(
+        planned, config["parallel"], log, executor=executor_from_config(config)
+    )
     failed = [folder for folder, code in codes.items() if code != 0]
     if failed:
         raise RecipeError(

@@ -46,7 +46,7 @@ from keras_grok.experiments.image_grokking import (
 )
 from keras_grok.experiments.recipe import RecipeError
 from keras_grok.runs.run_folder import RunFolder
-from keras_grok.sweeps.executors import import_ray, make_executor
+from keras_grok.sweeps.executors import executor_from_config, import_ray
 from keras_grok.sweeps.sweep import (
     SweepRun,
     check_reusable,
@@ -98,7 +98,7 @@ def validate(config: dict) -> None:
     check_list(config, "weight_decays", validate_float_arg)
     check_list(config, "seeds", validate_seed)
     check_ints(config, ("parallel",))
-    _executor(config)
+    executor_from_config(config)
     if config["executor"] == "process":
         check_unused_keys(
             config,
@@ -121,16 +121,6 @@ def validate(config: dict) -> None:
             names[name] = (weight_decay, seed)
     validate_image_config(
         run_config(config, config["weight_decays"][0], config["seeds"][0])
-    )
-
-
-def _executor(config: dict):
-    return make_executor(
-        config["executor"],
-        config["parallel"],
-        config["ray_address"],
-        config["cpus_per_run"],
-        config["gpus_per_run"],
     )
 
 
@@ -180,7 +170,7 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
         runs,
         config["parallel"],
         print if verbose else lambda _: None,
-        executor=_executor(config),
+        executor=executor_from_config(config),
     )
     failed = [folder for folder, code in codes.items() if code != 0]
 

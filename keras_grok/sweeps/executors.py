@@ -243,3 +243,16 @@ def _run_command(command: Sequence[str], folder: str) -> tuple[int, str]:
 def _one_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return f"{type(error).__name__}: {lines[-1] if lines else ''}"
+
+
+def executor_from_config(config: dict) -> ProcessExecutor | RayExecutor:
+    """``make_executor`` from a sweep recipe's keys of the same names
+    (``executor``, ``parallel``, ``ray_address``, ``cpus_per_run``,
+    ``gpus_per_run``)."""
+    return make_executor(
+        config["executor"],
+        config["parallel"],
+        config["ray_address"],
+        config["cpus_per_run"],
+        config["gpus_per_run"],
+    )
