@@ -128,6 +128,11 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
     recipe = load_recipe(recipe_path)
 
     config = apply_overrides(recipe.defaults, overrides)
+    if seed is not None and "seed" not in recipe.defaults:
+        raise RecipeError(
+            f"--seed: {recipe.name} has no seed of its own (its runs fix theirs); "
+            f"leave --seed out. Received: --seed {seed}"
+        )
     if seed is not None:
         try:
             config["seed"] = int(seed)
@@ -394,7 +399,7 @@ def forecast(run_dir, step, budget, as_json) -> None:
 
     try:
         result = forecast_run(run_dir, step=step, budget=budget)
-    except (RunFolderError, ValueError) as error:
+    except (RunFolderError, ValueError, TypeError) as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
     if as_json:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import keras
 
-from keras_grok.experiments.config_checks import check_ints
+from keras_grok.experiments.config_checks import check_executor, check_ints
 from keras_grok.experiments.image_grokking import IMAGE_CONFIG, prepare_image_data
 from keras_grok.experiments.recipe import RecipeError
 from keras_grok.forecast.corpus import (
@@ -61,7 +61,7 @@ CONFIG = {
 def validate(config: dict) -> None:
     """Raises ValueError for a config this recipe cannot run."""
     check_ints(config, ("parallel",))
-    executor_from_config(config)
+    check_executor(config, CONFIG)
 
 
 def prepare(config: dict) -> None:

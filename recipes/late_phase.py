@@ -98,7 +98,7 @@ CONFIG = {
     "regularization": "weight_decay",  # or "ours": + spectral entropy and noise
     "spectral_entropy": 0.1,  # "ours": strength on the mean spectral entropy
     "weight_noise": 0.01,  # "ours": weight-noise std
-    "max_steps": 12000,  # upper bound on training steps
+    "max_steps": 12000,  # training steps (rounded up to whole epochs)
     "patience": 3000,  # stop this many steps after generalizing; < 0 trains on
     "schedule": "adaptive",  # accuracy, collapse and Fourier measurements
     "information_schedule": "geometric:2",  # nHSIC: sparse

@@ -60,7 +60,7 @@ CONFIG = {
     "weight_decay": 1.0,  # AdamW's decoupled weight decay
     "beta_2": 0.98,
     "batch_size": 512,
-    "max_steps": 30000,  # upper bound on training steps
+    "max_steps": 30000,  # training steps (rounded up to whole epochs)
     "schedule": "adaptive",  # adaptive, geometric[:RATIO], every:N or omnigrok
     "threshold": 0.99,  # accuracy that counts as memorized / generalized
     "patience": 500,  # stop this many steps after generalizing; < 0 trains on

@@ -33,9 +33,9 @@ import keras
 
 from keras_grok.analysis.scaling import time_scale_fits
 from keras_grok.experiments.config_checks import (
+    check_executor,
     check_ints,
     check_list,
-    check_unused_keys,
     validate_seed,
 )
 from keras_grok.experiments.image_grokking import (
@@ -98,14 +98,7 @@ def validate(config: dict) -> None:
     check_list(config, "weight_decays", validate_float_arg)
     check_list(config, "seeds", validate_seed)
     check_ints(config, ("parallel",))
-    executor_from_config(config)
-    if config["executor"] == "process":
-        check_unused_keys(
-            config,
-            CONFIG,
-            ("ray_address", "cpus_per_run", "gpus_per_run"),
-            "executor='process' runs local processes (the other keys are Ray's)",
-        )
+    check_executor(config, CONFIG)
     names: dict[str, tuple] = {}
     for weight_decay in config["weight_decays"]:
         for seed in config["seeds"]:

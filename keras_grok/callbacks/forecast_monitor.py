@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
 from keras_grok.callbacks.measurement_requests import PassResults
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
+from keras_grok.forecast.inputs import as_forecaster, time_scale
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import (
     ACCURACY_LEVEL,
@@ -57,8 +59,9 @@ class ForecastMonitor(ScheduledMonitor):
         stop_below: stop training when the probability of generalizing within
             ``budget`` falls below this (after memorization); None never stops.
             Defaults to `None`.
-        forecaster: a fitted ``keras_grok.forecast.Forecaster``; None: the one
-            shipped with the package. Defaults to `None`.
+        forecaster: a fitted ``keras_grok.forecast.Forecaster`` (or the path of
+            its JSON file, or its dict); None: the one shipped with the package.
+            Defaults to `None`.
 
     Example:
     ```python
@@ -104,7 +107,7 @@ class ForecastMonitor(ScheduledMonitor):
             if stop_below is None
             else PROBABILITY.validate(stop_below, "stop_below")
         )
-        self.forecaster = forecaster
+        self.forecaster = None if forecaster is None else as_forecaster(forecaster)
         self.stopped_at: int | None = None
 
     def panels(self) -> tuple[Panel, ...]:
@@ -123,9 +126,29 @@ class ForecastMonitor(ScheduledMonitor):
                 f"optimizer={type(optimizer).__name__} with learning_rate="
                 f"{self._rate}, weight_decay={self._decay}"
             )
+        time_scale(self._rate, self._decay)
+        self._checked_sources = False
         steps, epochs = self.params.get("steps"), self.params.get("epochs", 1)
         self._budget = self.budget or (steps * epochs if steps else None)
         self.stopped_at = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self._checked_sources:  # every monitor of the fit has attached now
+            self._checked_sources = True
+            readers = [
+                m
+                for m in self._coordinator.monitors
+                if m is not self and "train_accuracy" in m.metric_names
+            ]
+            if not readers:
+                raise ValueError(
+                    "ForecastMonitor reads the train and test accuracy that a "
+                    "GrokkingMonitor measures (and a CollapseMonitor's RNC1): add a "
+                    "GrokkingMonitor(train_data, test_data) to the same fit. "
+                    "Received: callbacks with the monitors "
+                    f"{[type(m).__name__ for m in self._coordinator.monitors]}"
+                )
+        super().on_train_batch_begin(batch, logs)
 
     def is_due(self, step: int, final: bool = False) -> bool:
         # Whenever another monitor of the model measures: the forecast reads them.
@@ -137,8 +160,8 @@ class ForecastMonitor(ScheduledMonitor):
         from keras_grok.forecast import forecast
 
         rows = [r for r in self._coordinator.history() if r["step"] <= step]
-        if not rows or not any("train_accuracy" in r for r in rows):
-            return {name: math.nan for name in self.metric_names}
+        if not any(math.isfinite(r.get("train_accuracy", math.nan)) for r in rows):
+            return {name: math.nan for name in self.metric_names}  # e.g. diverged
         result = forecast(
             rows,
             self._rate,
@@ -173,7 +196,13 @@ class ForecastMonitor(ScheduledMonitor):
 def _positive(value, name: str) -> float | None:
     if value is None:
         return None
-    return validate_float_arg(value, name, allow_minimum=False)
+    value = validate_float_arg(value, name, allow_minimum=False)
+    if value < np.finfo(np.float64).tiny:  # its time scale would overflow
+        raise ValueError(
+            f"{name} must be a normal positive number (its time scale "
+            f"1 / (learning_rate * weight_decay) overflows). Received: {name}={value!r}"
+        )
+    return value
 
 
 def _optimizer_value(optimizer, name: str) -> float | None:

@@ -485,3 +485,18 @@ def check_modular(config: dict) -> None:
                     "train_fraction, or set collapse=false. Received: "
                     f"p={config['p']}, train_fraction={config['train_fraction']}"
                 )
+
+
+def check_executor(config: dict, defaults: Mapping) -> None:
+    """A sweep recipe's executor keys: the executor builds, and the Ray keys are
+    left at their defaults when the runs are local processes."""
+    from keras_grok.sweeps.executors import executor_from_config
+
+    executor_from_config(config)
+    if config["executor"] == "process":
+        check_unused_keys(
+            config,
+            defaults,
+            ("ray_address", "cpus_per_run", "gpus_per_run"),
+            "executor='process' runs local processes (the other keys are Ray's)",
+        )

@@ -23,8 +23,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from keras_grok.forecast.inputs import as_forecaster, measured_rows, time_scale
 from keras_grok.forecast.model import Forecast, Forecaster, fit_forecaster
 from keras_grok.forecast.signals import SIGNALS, read_signals
+from keras_grok.utils.argument_validation import ACCURACY_LEVEL, validate_int_arg
 
 __all__ = [
     "SIGNALS",
@@ -73,32 +75,55 @@ def forecast(
     """Forecasts ``generalized_at`` from a run's measured rows up to ``step``.
 
     Args:
-        rows: the run's rows (``metrics.csv``), each with a ``step`` and any of
-            ``train_accuracy``, ``test_accuracy``, ``test_rnc1``/``train_rnc1``,
-            ``test_mean_feature_norm``, ``test_loss``.
+        rows: the run's rows (``metrics.csv``, as floats or as the strings
+            ``csv.DictReader`` reads), each with a ``step`` and a
+            ``train_accuracy`` somewhere, and any of ``test_accuracy``,
+            ``test_rnc1``/``train_rnc1``, ``test_mean_feature_norm``,
+            ``test_loss``.
         learning_rate: eta of the run's optimizer (> 0).
         weight_decay: its decoupled weight decay lambda (> 0).
-        step: forecast as of this step; None: the last row's. Defaults to `None`.
-        budget: the step budget whose probability is asked; None: none.
-            Defaults to `None`.
+        step: forecast as of this step, between the first and the last row's;
+            None: the last row's. Defaults to `None`.
+        budget: the step budget whose probability is asked (>= 1); None:
+            none. Defaults to `None`.
         threshold: train accuracy that counts as memorized. Defaults to `0.99`.
         test_threshold: test accuracy that counts as generalized; None takes
             ``threshold``. Defaults to `None`.
-        forecaster: the fitted regression; None: ``default_forecaster()``.
-            Defaults to `None`.
+        forecaster: the fitted regression (a ``Forecaster``, its JSON file or
+            dict); None: ``default_forecaster()``. Defaults to `None`.
 
     Returns:
         A ``Forecast``; once the rows show the run generalized (test accuracy
         >= ``test_threshold`` by ``step``), the observed step, interval collapsed.
+
+    Raises:
+        ValueError: an argument with no forecast (the message names it).
+        TypeError: rows or forecaster of the wrong kind.
     """
-    if not rows:
-        raise ValueError("a forecast needs measured rows. Received: rows=[]")
+    rows = measured_rows(rows)
+    time_scale(learning_rate, weight_decay)
+    threshold = ACCURACY_LEVEL.validate(threshold, "threshold")
+    test_threshold = (
+        threshold
+        if test_threshold is None
+        else ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
+    )
+    first, last = rows[0]["step"], rows[-1]["step"]
     if step is None:
-        step = max(int(r["step"]) for r in rows)
-    seen = [r for r in rows if int(r["step"]) <= step]
-    test_threshold = threshold if test_threshold is None else test_threshold
+        step = last
+    step = validate_int_arg(step, "step", minimum=max(first, 1))
+    if step > last:
+        raise ValueError(
+            f"step must be at most the last measured step ({last}): what happened "
+            f"after it is not in the rows. Received: step={step}"
+        )
+    if budget is not None:
+        budget = validate_int_arg(budget, "budget")
+    forecaster = (
+        default_forecaster() if forecaster is None else as_forecaster(forecaster)
+    )
+    seen = [r for r in rows if r["step"] <= step]
     reached = generalized_step(seen, test_threshold)
-    forecaster = forecaster or default_forecaster()
     signals = read_signals(
         seen, step, learning_rate, weight_decay, threshold, test_threshold
     )
@@ -124,14 +149,31 @@ def forecast_run(
     """
     from keras_grok.runs.run_folder import RunFolder
 
+    if not isinstance(run_dir, (str, os.PathLike)):
+        raise TypeError(
+            "run_dir must be the path of a run folder. Received: run_dir of type "
+            f"{type(run_dir).__name__}"
+        )
     folder = RunFolder(Path(run_dir))
     saved = folder.saved_config()
     if saved is None or not folder.metrics.is_file():
-        raise ValueError(
-            f"{run_dir} is not a run folder (no config.json and metrics.csv): "
-            "pass the --out folder of a keras-grok run"
+        nested = sorted(p.parent.name for p in folder.path.glob("runs/*/metrics.csv"))
+        hint = (
+            f"it holds nested runs: forecast one of them, e.g. {run_dir}/runs/"
+            f"{nested[0]}"
+            if nested
+            else "pass the --out folder of a keras-grok run"
         )
-    config = saved.get("config") or {}
+        raise ValueError(
+            f"{run_dir} is not a run folder of one training (no config.json and "
+            f"metrics.csv): {hint}"
+        )
+    config = saved.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{folder.config} must hold the run's config as an object under "
+            f"'config'. Received: config={config!r}"
+        )
     missing = [k for k in ("learning_rate", "weight_decay") if k not in config]
     if missing:
         raise ValueError(
@@ -142,14 +184,23 @@ def forecast_run(
     rows = folder.read_measurements()
     if not rows:
         raise ValueError(f"{run_dir} has no measured rows yet: wait for the first")
-    threshold = float(config.get("threshold", 0.99))
+    try:  # the run's own values: the message names its config.json
+        time_scale(config["learning_rate"], config["weight_decay"])
+        threshold = ACCURACY_LEVEL.validate(config.get("threshold", 0.99), "threshold")
+        test_threshold = ACCURACY_LEVEL.validate(
+            config.get("test_threshold", threshold), "test_threshold"
+        )
+        if budget is None and config.get("max_steps") is not None:
+            budget = validate_int_arg(config["max_steps"], "max_steps")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{folder.config}: {error}") from None
     return forecast(
         rows,
-        float(config["learning_rate"]),
-        float(config["weight_decay"]),
+        config["learning_rate"],
+        config["weight_decay"],
         step=step,
-        budget=budget if budget is not None else config.get("max_steps"),
+        budget=budget,
         threshold=threshold,
-        test_threshold=config.get("test_threshold", threshold),
+        test_threshold=test_threshold,
         forecaster=forecaster,
     )

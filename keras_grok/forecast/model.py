@@ -25,6 +25,7 @@ import numpy as np
 from scipy import optimize, special
 
 from keras_grok.forecast.signals import SIGNALS
+from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
 
 INTERVAL = (0.1, 0.9)
 """Quantiles of the forecast's interval (80%)."""
@@ -75,6 +76,15 @@ class Forecaster:
         self, signals: np.ndarray, step: int, budget: int | None = None
     ) -> Forecast:
         """The forecast at ``step`` from the run's signals there (G > step known)."""
+        signals = np.asarray(signals, dtype=np.float64)
+        if signals.shape != (len(self.signals),) or not np.all(np.isfinite(signals)):
+            raise ValueError(
+                f"predict takes the {len(self.signals)} finite signals of "
+                f"read_signals. Received: shape {signals.shape}"
+            )
+        step = validate_int_arg(step, "step")
+        if budget is not None:
+            budget = validate_int_arg(budget, "budget")
         mu = float(self.location(signals)[0])
         a = (math.log(max(step, 1)) - mu) / self.sigma
         survive = float(special.ndtr(-a))  # P(G > step) before conditioning
@@ -116,6 +126,14 @@ class Forecaster:
 
     @classmethod
     def from_json(cls, data: dict) -> Forecaster:
+        """The forecaster of ``to_json``'s dict; refuses one that cannot forecast."""
+        keys = ("signals", "mean", "scale", "weights", "intercept", "sigma")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise ValueError(
+                f"a forecaster's JSON needs {', '.join(keys)}. Received: no "
+                f"{', '.join(missing)}"
+            )
         signals = tuple(data["signals"])
         if signals != SIGNALS:
             raise ValueError(
@@ -123,22 +141,51 @@ class Forecaster:
                 f"refit it (keras-grok run recipes/forecast_corpus.py). Received: "
                 f"signals={list(signals)}, expected {list(SIGNALS)}"
             )
-        return cls(
-            signals,
-            np.asarray(data["mean"], dtype=np.float64),
-            np.asarray(data["scale"], dtype=np.float64),
-            np.asarray(data["weights"], dtype=np.float64),
-            float(data["intercept"]),
-            float(data["sigma"]),
-            dict(data.get("info", {})),
+        try:
+            arrays = [
+                np.asarray(data[k], dtype=np.float64)
+                for k in ("mean", "scale", "weights")
+            ]
+            intercept, sigma = float(data["intercept"]), float(data["sigma"])
+        except (TypeError, ValueError):
+            raise ValueError(
+                "a forecaster's mean, scale, weights, intercept and sigma must be "
+                "numbers. Received: " + ", ".join(f"{k}={data[k]!r}" for k in keys[1:])
+            ) from None
+        shapes = [a.shape for a in arrays]
+        if any(shape != (len(SIGNALS),) for shape in shapes):
+            raise ValueError(
+                f"a forecaster's mean, scale and weights hold one number per signal "
+                f"({len(SIGNALS)}). Received: shapes {shapes}"
+            )
+        finite = all(np.all(np.isfinite(a)) for a in arrays) and math.isfinite(
+            intercept
         )
+        if not (
+            finite and np.all(arrays[1] > 0) and math.isfinite(sigma) and sigma > 0
+        ):
+            raise ValueError(
+                "a forecaster's numbers must be finite, its scale and sigma > 0. "
+                f"Received: scale={arrays[1].tolist()}, sigma={sigma!r}"
+            )
+        return cls(signals, *arrays, intercept, sigma, dict(data.get("info", {})))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        return cls.from_json(json.loads(Path(path).read_text()))
+        """The forecaster saved in the JSON file ``path``."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"cannot read a forecaster from {path}: {error}") from None
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{path} must hold a forecaster's JSON object. Received: "
+                f"{type(data).__name__}"
+            )
+        return cls.from_json(data)
 
 
 def fit_forecaster(
@@ -162,21 +209,16 @@ def fit_forecaster(
         weights: each example's weight in the likelihood (e.g. 1 / its run's
             number of examples, so that every run counts once); None: 1 each.
     """
-    x = np.asarray(signals, dtype=np.float64)
+    x, steps, known, y, weight = _examples(
+        signals, steps, generalized_at, budgets, weights
+    )
+    ridge = validate_float_arg(ridge, "ridge")
     n = len(x)
-    if n < x.shape[1] + 2:
-        raise ValueError(
-            f"fitting needs more examples than signals. Received: {n} examples"
-        )
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-12] = 1.0
     z = (x - mean) / scale
-    known = np.array([g is not None for g in generalized_at])
-    y = np.log([g if g is not None else b for g, b in zip(generalized_at, budgets)])
-    log_t = np.log(np.maximum(np.asarray(steps, dtype=np.float64), 1.0))
-    weight = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    weight = weight / weight.mean()
+    log_t = np.log(steps)
 
     def loss(theta):
         w, b, log_sigma = theta[:-2], theta[-2], theta[-1]
@@ -203,3 +245,53 @@ def fit_forecaster(
         float(math.exp(theta[-1])),
         dict(info or {}),
     )
+
+
+def _examples(signals, steps, generalized_at, budgets, weights):
+    """The fit's examples as arrays, refused where they cannot be fitted."""
+    x = np.asarray(signals, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(SIGNALS) or not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"signals must be a finite (n, {len(SIGNALS)}) array, one row of "
+            f"read_signals per example. Received: shape {x.shape}"
+        )
+    n = len(x)
+    columns = {"steps": steps, "generalized_at": generalized_at, "budgets": budgets}
+    if weights is not None:
+        columns["weights"] = weights
+    lengths = {name: len(values) for name, values in columns.items()}
+    if any(length != n for length in lengths.values()):
+        raise ValueError(
+            f"steps, generalized_at, budgets and weights need one entry per row of "
+            f"signals ({n}). Received: lengths {lengths}"
+        )
+    if n < x.shape[1] + 2:
+        raise ValueError(
+            f"fitting needs more examples than signals. Received: {n} examples"
+        )
+    steps = np.array([validate_int_arg(s, "steps") for s in steps], dtype=np.float64)
+    budgets = np.array([validate_int_arg(b, "budgets") for b in budgets], np.float64)
+    known = np.array([g is not None for g in generalized_at])
+    ends = np.array(
+        [
+            validate_float_arg(g, "generalized_at", allow_minimum=False)
+            if g is not None
+            else b
+            for g, b in zip(generalized_at, budgets)
+        ]
+    )
+    if np.any(ends <= steps):
+        first = int(np.argmax(ends <= steps))
+        raise ValueError(
+            "each example is cut before its run generalized (or its budget), "
+            "generalized_at (or budget) > step. Received: example "
+            f"{first} with step {int(steps[first])} and {ends[first]:g}"
+        )
+    weight = (
+        np.ones(n)
+        if weights is None
+        else np.array([validate_float_arg(w, "weights") for w in weights])
+    )
+    if not weight.sum() > 0:
+        raise ValueError("weights must not all be 0. Received: weights summing to 0")
+    return x, steps, known, np.log(ends), weight / weight.mean()

@@ -38,6 +38,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from keras_grok.forecast.inputs import measured_rows, time_scale
+from keras_grok.utils.argument_validation import ACCURACY_LEVEL, validate_int_arg
+
 SIGNALS = (
     "log_inverse_rate",
     "log_fit",
@@ -109,7 +112,7 @@ def read_signals(
 
     Args:
         rows: the run's measured rows (``metrics.csv``), each with a ``step``;
-            rows after ``step`` are ignored.
+            rows after ``step`` are ignored (see ``inputs.measured_rows``).
         step: the step the forecast is made at (>= 1).
         learning_rate: the optimizer's learning rate eta (> 0).
         weight_decay: the decoupled weight decay lambda (> 0).
@@ -119,16 +122,16 @@ def read_signals(
 
     Returns:
         A float64 vector of ``len(SIGNALS)`` finite values.
+
+    Raises:
+        ValueError: bad rows, rates, step or thresholds (naming which).
     """
-    if not (learning_rate > 0 and weight_decay > 0):
-        raise ValueError(
-            "a forecast needs a learning rate and a decoupled weight decay > 0 "
-            "(its time scale is 1 / (learning_rate * weight_decay)). Received: "
-            f"learning_rate={learning_rate!r}, weight_decay={weight_decay!r}"
-        )
-    step = max(int(step), 1)
-    seen = sorted((r for r in rows if int(r["step"]) <= step), key=lambda r: r["step"])
-    inverse_rate = 1.0 / (learning_rate * weight_decay)
+    inverse_rate = time_scale(learning_rate, weight_decay)
+    step = validate_int_arg(step, "step")
+    threshold = ACCURACY_LEVEL.validate(threshold, "threshold")
+    if test_threshold is not None:
+        test_threshold = ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
+    seen = [r for r in measured_rows(rows) if r["step"] <= step]
     fit = memorized_step(seen, threshold)
     since = step / 2
     collapse = _series(seen, ("test_rnc1", "train_rnc1"))

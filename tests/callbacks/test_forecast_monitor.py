@@ -116,3 +116,23 @@ def test_explicit_rates_need_no_weight_decay_in_the_optimizer(split):
         callbacks=[grokking, forecaster, collapse],
     )  # fmt: skip
     assert np.isfinite(forecaster.latest["forecast_generalized_at"])
+
+
+def test_alone_it_says_what_it_reads(split):
+    model = make_model()
+    with pytest.raises(ValueError, match="GrokkingMonitor"):
+        model.fit(
+            split.x_train, split.y_train, epochs=1, verbose=0,
+            callbacks=[ForecastMonitor()],
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("forecaster", ["no/such/forecaster.json", 5, {"sigma": 1}])
+def test_a_bad_forecaster_is_refused_when_built(forecaster):
+    with pytest.raises((ValueError, TypeError), match="forecaster"):
+        ForecastMonitor(forecaster=forecaster)
+
+
+def test_a_subnormal_rate_is_refused_when_built():
+    with pytest.raises(ValueError, match="weight_decay"):
+        ForecastMonitor(weight_decay=1e-320)

@@ -2,11 +2,14 @@
 
 import json
 import math
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from keras_grok import cli
 from keras_grok.forecast import forecast_run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_run(folder, rows, config=None):
@@ -66,3 +69,19 @@ def test_refusals_are_one_line_with_exit_2(tmp_path):
     result = forecast_command(tmp_path / "adam")
     assert result.exit_code == 2 and "weight_decay" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_corpus_recipe_refuses_what_it_would_not_read(tmp_path):
+    corpus = str(ROOT / "recipes" / "forecast_corpus.py")
+    for words in (["--seed", "5"], ["--set", "cpus_per_run=2"], ["ray_address=auto"]):
+        result = CliRunner().invoke(
+            cli.main, ["run", corpus, "--out", str(tmp_path / "c"), *words]
+        )
+        assert result.exit_code == 2, (words, result.output)
+        assert not (tmp_path / "c").exists()  # refused before the folder exists
+    assert (
+        "no seed"
+        in CliRunner()
+        .invoke(cli.main, ["run", corpus, "--out", str(tmp_path / "c"), "--seed", "5"])
+        .output
+    )

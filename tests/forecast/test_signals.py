@@ -66,9 +66,19 @@ def test_every_signal_is_finite_with_one_row_and_missing_columns():
     assert np.all(np.isfinite(x))
 
 
-@pytest.mark.parametrize("rate, decay", [(0.0, 1.0), (1e-3, 0.0), (-1.0, 1.0)])
-def test_refuses_a_run_without_a_time_scale(rate, decay):
-    with pytest.raises(ValueError, match="weight_decay"):
+@pytest.mark.parametrize(
+    "rate, decay, name",
+    [
+        (0.0, 1.0, "learning_rate"),
+        (1e-3, 0.0, "weight_decay"),
+        (-1.0, 1.0, "learning_rate"),
+        (True, 1.0, "learning_rate"),
+        (math.inf, 1.0, "learning_rate"),
+        (1e-200, 1e-200, "time scale"),
+    ],
+)
+def test_refuses_a_run_without_a_time_scale(rate, decay, name):
+    with pytest.raises(ValueError, match=name):
         read_signals(trajectory(), 100, rate, decay)
 
 
