@@ -12,7 +12,6 @@ with its own run folder, through the sweep executors.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +136,7 @@ def outcome(run: CorpusRun, folder: Path) -> dict:
     ``generalized_at`` is None for a run that did not generalize within its
     budget (``max_steps``); ``memorized_at`` likewise.
     """
-    summary = json.loads((Path(folder) / "summary.json").read_text())
+    summary = RunFolder(Path(folder)).read_summary() or {}
     return {
         "name": run.name,
         "family": run.family,
@@ -156,10 +155,9 @@ def finished_records(runs: Sequence[CorpusRun], out_dir: Path) -> list[RunRecord
     """The finished runs of ``runs`` in ``out_dir``, rows and outcome read back."""
     records = []
     for run in runs:
-        folder = RunFolder(RunFolder(out_dir).child(run.name).path)
+        folder = RunFolder(out_dir).child(run.name)
         if not folder.is_finished():
             continue
-        row = outcome(run, folder.path)
         summary = folder.read_summary() or {}
         records.append(
             RunRecord(
@@ -170,7 +168,7 @@ def finished_records(runs: Sequence[CorpusRun], out_dir: Path) -> list[RunRecord
                 learning_rate=run.learning_rate,
                 weight_decay=run.weight_decay,
                 budget=run.budget,
-                generalized_at=row["generalized_at"],
+                generalized_at=summary.get("generalized_at"),
                 rows=folder.read_metrics(),
                 threshold=float(summary.get("threshold", 0.99)),
                 test_threshold=float(summary.get("test_threshold", 0.99)),
