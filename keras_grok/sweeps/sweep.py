@@ -10,11 +10,14 @@ and a table of ``memorized_at`` / ``generalized_at``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -149,34 +152,64 @@ def run_all(
         return executor.run(waiting, log)
     codes: dict[Path, int] = {}
     active: list[tuple[SweepRun, subprocess.Popen, object]] = []
-    try:
-        while waiting or active:
-            while waiting and len(active) < parallel:
-                run = waiting.pop(0)
-                run.folder.mkdir(parents=True, exist_ok=True)
-                output = RunFolder(run.folder).log.open("ab")
-                process = subprocess.Popen(
-                    run.command, stdout=output, stderr=subprocess.STDOUT
-                )
-                active.append((run, process, output))
-                log(f"start {run.folder.name}")
-            time.sleep(poll_seconds)
-            for item in list(active):
-                run, process, output = item
-                if process.poll() is not None:
-                    output.close()
-                    active.remove(item)
-                    codes[run.folder] = process.returncode
-                    if process.returncode == 0:
-                        log(f"done {run.folder.name}")
-                    else:
-                        log(
-                            f"FAILED {run.folder.name} (exit {process.returncode}): "
-                            f"{last_error(RunFolder(run.folder).log)}"
-                        )
-    finally:  # interrupted (Ctrl-C, SIGTERM): end the processes it started
-        _end(active)
+    with _sigterm_unwinds():
+        try:
+            _run_local(waiting, parallel, log, poll_seconds, codes, active)
+        finally:  # interrupted (Ctrl-C, SIGTERM): end the processes it started
+            _end(active)
     return codes
+
+
+def _run_local(waiting, parallel, log, poll_seconds, codes, active) -> None:
+    # Starts and polls processes; fills ``codes`` and ``active`` as they change.
+    while waiting or active:
+        while waiting and len(active) < parallel:
+            run = waiting.pop(0)
+            run.folder.mkdir(parents=True, exist_ok=True)
+            output = RunFolder(run.folder).log.open("ab")
+            process = subprocess.Popen(
+                run.command, stdout=output, stderr=subprocess.STDOUT
+            )
+            active.append((run, process, output))
+            log(f"start {run.folder.name}")
+        time.sleep(poll_seconds)
+        for item in list(active):
+            run, process, output = item
+            if process.poll() is not None:
+                output.close()
+                active.remove(item)
+                codes[run.folder] = process.returncode
+                if process.returncode == 0:
+                    log(f"done {run.folder.name}")
+                else:
+                    log(
+                        f"FAILED {run.folder.name} (exit {process.returncode}): "
+                        f"{last_error(RunFolder(run.folder).log)}"
+                    )
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    # SIGTERM's default action ends Python at once, without ``finally`` blocks,
+    # which would orphan the runs: from a plain script (no handler of its own)
+    # it raises SystemExit(143) instead, so the runs are ended first. A handler
+    # the caller installed (the CLI's) is left in place.
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def unwind(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once, while unwinding
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _end(active: list, grace_seconds: float = 30.0) -> None:

@@ -224,3 +224,43 @@ def test_sigterm_to_a_sweep_ends_its_runs_and_exits_with_one_line(tmp_path):
     with pytest.raises(ProcessLookupError):  # ended and reaped, not orphaned
         os.kill(child, 0)
     assert not (out / ".lock").exists()
+
+
+PLAIN_SCRIPT_SWEEP = """
+import sys
+from pathlib import Path
+
+from keras_grok.sweeps.sweep import SweepRun, run_all
+
+child = Path(sys.argv[1])
+script = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); " \\
+    "time.sleep(120)"
+run_all([SweepRun(1.0, 0, child, (sys.executable, "-c", script, str(child / "pid")))])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_to_a_plain_script_running_a_sweep_ends_its_runs(tmp_path):
+    # No handler of the script's own: SIGTERM's default would kill the script at
+    # once and leave its run training as an orphan.
+    script = tmp_path / "sweep_script.py"
+    script.write_text(PLAIN_SCRIPT_SWEEP)
+    child_folder = tmp_path / "child"
+    sweep = subprocess.Popen(
+        [sys.executable, str(script), str(child_folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pid_file = child_folder / "pid"
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline and sweep.poll() is None, sweep.stderr
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    sweep.send_signal(signal.SIGTERM)
+    _, stderr = sweep.communicate(timeout=60)
+    assert sweep.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr
+    with pytest.raises(ProcessLookupError):  # ended and reaped, not orphaned
+        os.kill(child, 0)
