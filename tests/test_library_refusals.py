@@ -35,6 +35,7 @@ from keras_grok.utils.argument_validation import (
     validate_class_labels,
     validate_float_dtype,
     validate_int_arg,
+    validate_labelled_pair,
     validate_nonnegative_values,
 )
 from tests.testing import to_numpy
@@ -605,3 +606,59 @@ def test_objects_register_whichever_keras_grok_module_is_imported_first(first):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_finite_tf_data_set_of_pairs_is_read_into_the_same_arrays():
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3)).astype("float32")
+    y = rng.integers(0, 4, 50)
+    pairs = tf.data.Dataset.from_tensor_slices((x, y))
+    for data in (pairs, pairs.batch(16)):  # examples, or batches with a remainder
+        read = validate_labelled_pair(data, "train_data")
+        np.testing.assert_array_equal(read.x, x)
+        np.testing.assert_array_equal(read.labels, y)
+
+
+@pytest.mark.parametrize(
+    "kind, match",
+    [
+        ("infinite", "finite data set.*Received: an infinite"),
+        ("inputs only", "must yield \\(x, y\\) pairs"),
+        ("empty", "at least one example"),
+    ],
+)
+def test_a_tf_data_set_that_cannot_be_read_whole_is_refused(kind, match):
+    tf = pytest.importorskip("tensorflow")
+    x, y = np.zeros((4, 3), "float32"), np.zeros(4, "int32")
+    data = {
+        "infinite": tf.data.Dataset.from_tensor_slices((x, y)).repeat(),
+        "inputs only": tf.data.Dataset.from_tensor_slices(x),
+        "empty": tf.data.Dataset.from_tensor_slices((x, y)).take(0),
+    }[kind]
+    with pytest.raises(ValueError, match=match):
+        validate_labelled_pair(data, "train_data")
+
+
+@pytest.mark.parametrize("inputs", ["dict", "list"])
+def test_multi_input_data_is_refused_by_name_not_miscounted(inputs):
+    x, y = np.zeros((4, 3), "float32"), np.zeros(4, "int32")
+    x = {"a": x} if inputs == "dict" else [x, x]
+    with pytest.raises(ValueError, match="train_data's x must be one array"):
+        validate_labelled_pair((x, y), "train_data")
+
+
+def test_data_bits_read_one_hot_rows_as_their_class_indices():
+    from keras_grok.measures.description_length import data_bits
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 3)).astype("float32")
+    y = rng.integers(0, 4, 30)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    logits = np.asarray(model.predict_on_batch(x), np.float64)
+    log_p = logits - logits.max(1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+    expected = -log_p[np.arange(30), y].sum() / np.log(2)
+    for labels in (y, np.eye(4)[y]):
+        assert data_bits(model, (x, labels)) == pytest.approx(expected, rel=1e-5)

@@ -32,14 +32,14 @@ def data_bits(
 
     Args:
         model: a classifier.
-        data: ``(x, y)`` arrays with integer labels.
+        data: ``(x, y)`` arrays: integer labels or one-hot rows.
         from_logits: the model outputs logits (a log-softmax is applied), else
             probabilities. Defaults to `True`.
         batch_size: examples per inference call. Defaults to `4096`.
     """
     batch_size = validate_int_arg(batch_size, "batch_size")
-    x, y = validate_labelled_pair(data, "data").x, np.asarray(data[1])
-    y = validate_class_labels(y.reshape(-1), "data labels")
+    pair = validate_labelled_pair(data, "data")  # one-hot rows become indices
+    x, y = pair.x, pair.labels
     total = 0.0
     for i in range(0, len(x), batch_size):
         out = np.asarray(
