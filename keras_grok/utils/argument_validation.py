@@ -260,8 +260,10 @@ def validate_labelled_pair(
             and value
             and all(hasattr(v, "shape") and len(v.shape) for v in value)
         ):
-            what = f"dict with keys {sorted(value)}" if isinstance(value, dict) else (
-                f"{type(value).__name__} of {len(value)} arrays"
+            what = (
+                f"dict with keys {sorted(value)}"
+                if isinstance(value, dict)
+                else (f"{type(value).__name__} of {len(value)} arrays")
             )
             raise ValueError(
                 f"{name}'s {part} must be one array: the monitors measure models of "
