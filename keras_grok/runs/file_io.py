@@ -15,7 +15,10 @@ import os
 import tempfile
 from pathlib import Path
 
-FIX = "pass --overwrite to start the run over, or choose another --out"
+FIX = (
+    "rerun its keras-grok run command with --overwrite to start it over, or "
+    "choose another --out"
+)
 
 
 class RunFolderError(ValueError):
