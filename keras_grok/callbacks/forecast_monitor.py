@@ -10,6 +10,7 @@ import numpy as np
 from keras_grok.callbacks.measurement_requests import PassResults
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.forecast.inputs import as_forecaster, time_scale
+from keras_grok.forecast.signals import memorized_step
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import (
     ACCURACY_LEVEL,
@@ -109,6 +110,7 @@ class ForecastMonitor(ScheduledMonitor):
         )
         self.forecaster = None if forecaster is None else as_forecaster(forecaster)
         self.stopped_at: int | None = None
+        self._restored_stop: int | None = None
 
     def panels(self) -> tuple[Panel, ...]:
         return (FORECAST,)
@@ -130,7 +132,24 @@ class ForecastMonitor(ScheduledMonitor):
         self._checked_sources = False
         steps, epochs = self.params.get("steps"), self.params.get("epochs", 1)
         self._budget = self.budget or (steps * epochs if steps else None)
-        self.stopped_at = None
+        # A resumed run that had stopped (killed after training) keeps its stop.
+        self.stopped_at, self._restored_stop = self._restored_stop, None
+
+    def restore(self, records: list[dict[str, float]]) -> None:
+        """Sets earlier records; finds the step where they stopped training."""
+        super().restore(records)
+        self._restored_stop = None
+        if self.stop_below is None:
+            return
+        for record in self.records:  # the first record the stop rule acted on
+            probability = record.get("forecast_probability", math.nan)
+            seen = [r for r in records if r["step"] <= record["step"]]
+            if (
+                probability < self.stop_below
+                and memorized_step(seen, self.threshold) is not None
+            ):
+                self._restored_stop = record["step"]
+                return
 
     def on_train_batch_begin(self, batch, logs=None):
         if not self._checked_sources:  # every monitor of the fit has attached now

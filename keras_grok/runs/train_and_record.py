@@ -174,7 +174,7 @@ def train_and_record(
     callbacks = [
         *all_monitors,
         recorder,
-        TrainingCheckpoint(
+        _RunCheckpoint(
             folder.checkpoint,
             checkpoint_seconds,
             offset,
@@ -196,6 +196,13 @@ def train_and_record(
         verbose=0,
         callbacks=callbacks,
     )
+    if initial_epoch >= epochs and grokking.diverged_at is None:
+        # Training had ended (a rerun after a kill in what follows it): a run
+        # that diverged stopped at its first non-finite training loss.
+        grokking.diverged_at = next(
+            (r["step"] for r in rows if not math.isfinite(r.get("train_loss", 0))),
+            None,
+        )
 
     summary = {
         **grokking.summary(),
@@ -290,6 +297,33 @@ def _refine(
                 monitor.patience = patience
         if max_rounds:  # replays moved the model: back to its final state
             TrainingCheckpoint.restore(run["folder"].checkpoint, run["model"])
+
+
+class _RunCheckpoint(TrainingCheckpoint):
+    """The run's checkpoint: its last save says that no epoch is left to train.
+
+    A run that a monitor stops early (patience, a forecast, divergence) saves
+    its last checkpoint with the epoch it stopped in, so a rerun after a kill
+    in what follows training (after-the-fact lenses, refinement, figure) would
+    train on where the uninterrupted run had stopped. Its last save therefore
+    says ``epoch = epochs``, and a rerun goes straight to what follows. The
+    history keeps the true epoch (replays train on from it), and is written
+    first: a kill between the two leaves the previous checkpoint, and the rerun
+    trains the last stretch again and writes both.
+    """
+
+    def save(self, next_epoch: int, history_only: bool = False) -> None:
+        epochs = self.params.get("epochs", 0)
+        final = next_epoch >= epochs or bool(self._trained_model.stop_training)
+        if history_only or not final:
+            super().save(next_epoch, history_only)
+            return
+        super().save(next_epoch, history_only=True)
+        history, self.history = self.history, None
+        try:
+            super().save(max(next_epoch, epochs))
+        finally:
+            self.history = history
 
 
 RUN_SETTINGS = (

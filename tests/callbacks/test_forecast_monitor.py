@@ -82,6 +82,36 @@ def test_stops_once_generalizing_within_the_budget_is_unlikely(split):
     assert grokking.latest["step"] < 200 * 4
 
 
+def test_a_resumed_run_keeps_the_step_its_forecast_stopped_it_at(split):
+    # A run killed after its forecast stop (while refining, say) is resumed from
+    # its metrics rows with no training left: its summary keeps the stop.
+    model = make_model()
+    stopping = dict(stop_below=0.5, budget=1, threshold=0.9)
+    first = monitors(split, **stopping)
+    model.fit(
+        split.x_train, split.y_train, batch_size=16, epochs=200, verbose=0,
+        callbacks=first,
+    )  # fmt: skip
+    stopped = first[1].summary()["forecast_stopped_at"]
+    assert stopped is not None
+    rows = {}
+    for monitor in first:
+        for record in monitor.records:
+            rows.setdefault(record["step"], {}).update(record)
+    rows = [rows[s] for s in sorted(rows)]
+    resumed = monitors(split, **stopping)
+    for monitor in resumed:
+        monitor.restore(rows)
+    model.fit(
+        split.x_train, split.y_train, batch_size=16, epochs=200,
+        initial_epoch=200, verbose=0, callbacks=resumed,
+    )  # fmt: skip
+    assert resumed[1].summary()["forecast_stopped_at"] == stopped
+    fresh = monitors(split)[1]  # no stop rule: nothing to restore
+    fresh.restore(rows)
+    assert fresh._restored_stop is None
+
+
 def test_refuses_an_optimizer_without_weight_decay(split):
     model = make_model(keras.optimizers.Adam(1e-3))
     with pytest.raises(ValueError, match="weight decay"):
