@@ -228,18 +228,18 @@ def resolve_schedule(
     if isinstance(spec, (Schedule, AdaptiveSchedule)):
         return spec
     if isinstance(spec, str):
-        name, _, argument = spec.partition(":")
+        name, colon, argument = spec.partition(":")
         try:
-            if name == "adaptive" and not argument:
+            if name == "adaptive" and not colon:
                 return AdaptiveSchedule(
                     total_steps, **({"levels": levels} if levels else {})
                 )
-            if name == "geometric":
+            if name == "geometric" and (argument or not colon):
                 ratio = float(argument) if argument else 1.3
                 return geometric_schedule(total_steps, ratio)
             if name == "every" and argument:
                 return every_schedule(total_steps, int(argument))
-            if name == "omnigrok" and not argument:
+            if name == "omnigrok" and not colon:
                 return omnigrok_schedule(total_steps)
         except ValueError as error:
             raise ValueError(f"Invalid schedule {spec!r}: {error}") from None

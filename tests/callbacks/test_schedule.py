@@ -37,7 +37,18 @@ def test_schedule_specs_resolve():
     assert 3 in resolve_schedule(lambda total: Schedule((3, total)), 9)
 
 
-@pytest.mark.parametrize("spec", ["linear", "omnigrok:2", "geometric:x"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "linear",
+        "omnigrok:2",
+        "geometric:x",
+        "geometric:",
+        "every:",
+        "adaptive:",
+        "omnigrok:",
+    ],
+)
 def test_unknown_schedule_specs_raise(spec):
     with pytest.raises(ValueError):
         resolve_schedule(spec, 100)
