@@ -15,6 +15,7 @@ import platform
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
 
 import click
@@ -34,6 +35,10 @@ MAX_SEED = 2**32 - 1  # NumPy's global seed (keras.utils.set_random_seed) is 32-
 TERMINATED = 128 + signal.SIGTERM
 
 
+class RecipeFault(Exception):
+    """A recipe's own code failed while running (exit 1: rerun to resume)."""
+
+
 class Terminated(BaseException):
     """SIGTERM arrived: unwinds the run so its lock, children and files are tidied.
 
@@ -42,10 +47,26 @@ class Terminated(BaseException):
     """
 
 
-@click.group()
+class _Verbs(click.Group):
+    """The verbs; a recipe file given without one is pointed to ``run``."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0].endswith(".py") and args[0] not in self.commands:
+            raise click.UsageError(
+                f"{args[0]!r} is not a command; to run a recipe: keras-grok run "
+                f"{args[0]} [KEY=VALUE]...",
+                ctx,
+            )
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Verbs, invoke_without_command=True)
 @click.version_option(package_name="keras-grok")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """keras-grok: watch grokking, neural collapse and complexity dynamics."""
+    if ctx.invoked_subcommand is None:  # no verb: the help, as --help gives it
+        click.echo(ctx.get_help())
 
 
 @main.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,6 +114,8 @@ def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None
         _run(recipe, [*sets, *overrides], backend, out, seed, overwrite)
     except (RecipeError, RunFolderError) as error:
         _fail(f"Error: {error}", 2)
+    except RecipeFault as error:
+        _fail(f"Error: {error}", 1)
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
         _fail(
@@ -147,10 +170,16 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
     # Every value is checked before the run folder is created or touched.
     recipe.check(config)
 
-    from keras_grok.runs.run_folder import RunFolder
+    from keras_grok.runs.run_folder import RunFolder, RunFolderError
 
     folder = RunFolder(Path(out) if out else Path("runs") / f"{recipe.name}-{backend}")
-    created = not folder.path.exists()
+    try:
+        created = not folder.path.exists()
+    except OSError as error:  # a name too long, say
+        raise RecipeError(
+            f"--out cannot be a folder here: {error.strerror or error}. "
+            f"Received: --out {str(folder.path)[:80]!r}"
+        ) from None
     _check_writable(folder.path)
     record = {
         "recipe": str(recipe.path.resolve()),
@@ -169,11 +198,24 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
             click.echo(f"{recipe.name} on {backend} -> {folder.path}")
             try:
                 summary = recipe.run(config, folder.path)
-            except (RecipeError, ValueError):
+            except (RecipeError, ValueError, TypeError) as error:
                 # Refused before training wrote anything: leave no trace, so
                 # the corrected command is not refused as "another config".
                 folder.discard_if_untrained()
-                raise
+                if isinstance(error, (RecipeError, RunFolderError)):
+                    raise
+                raise RecipeError(
+                    f"{recipe.name}: {error} ({type(error).__name__} at "
+                    f"{_origin(error)})"
+                ) from error
+            except Exception as error:
+                # A fault of the recipe's own code: its traceback, then one line.
+                traceback.print_exc()
+                raise RecipeFault(
+                    f"{recipe.name}'s run() raised {type(error).__name__} at "
+                    f"{_origin(error)} (traceback above): {error}; rerun the same "
+                    "command to resume from the last checkpoint"
+                ) from error
     finally:
         if created:
             _remove_if_empty(folder.path)
@@ -194,6 +236,12 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
             "training stopped there (try a smaller learning rate)",
             err=True,
         )
+
+
+def _origin(error: BaseException) -> str:
+    # Where an exception was raised: the file and line of its last frame.
+    frames = traceback.extract_tb(error.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
 
 
 def limit_threads(threads: int | None) -> None:
@@ -218,11 +266,14 @@ def limit_threads(threads: int | None) -> None:
 
 
 def _choose_backend(backend: str | None) -> str:
+    source = "--backend"
     if backend is None:
+        source = "$KERAS_BACKEND" if os.environ.get("KERAS_BACKEND") else "default"
         backend = os.environ.get("KERAS_BACKEND") or "jax"
     if backend not in BACKENDS:
         raise RecipeError(
-            f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+            f"unknown backend {backend!r} (from {source}); choose one of "
+            f"{', '.join(BACKENDS)}"
         )
     if importlib.util.find_spec(BACKENDS[backend]) is None:
         raise RecipeError(

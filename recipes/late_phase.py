@@ -101,7 +101,7 @@ CONFIG = {
     "max_steps": 12000,  # training steps (rounded up to whole epochs)
     "patience": 3000,  # stop this many steps after generalizing; < 0 trains on
     "schedule": "adaptive",  # accuracy, collapse and Fourier measurements
-    "information_schedule": "geometric:2",  # nHSIC: sparse
+    "information_schedule": "geometric:2",  # nHSIC: sparse (at history steps)
     "lens_start": 100,  # information and complexity: no measurement before
     "information_size": 500,  # test examples read by nHSIC (at most all)
     "complexity_schedule": "geometric:2",  # complexity: sparse
@@ -171,9 +171,13 @@ def validate(config: dict) -> None:
             f"Received: lens_start={config['lens_start']}"
         )
     thresholds = config["complexity_thresholds"]
-    if not thresholds or not all(0 <= t <= 1 for t in thresholds):
+    if (
+        not thresholds
+        or not all(0 <= t <= 1 for t in thresholds)
+        or len(set(thresholds)) < len(thresholds)
+    ):
         raise ValueError(
-            "complexity_thresholds must list numbers in [0, 1]. "
+            "complexity_thresholds must list different numbers in [0, 1]. "
             f"Received: complexity_thresholds={thresholds}"
         )
     # A key the task does not read is refused, never silently dropped.

@@ -39,7 +39,8 @@ def test_file_that_is_not_a_recipe(tmp_path):
 def test_unknown_backend():
     assert_refused(
         invoke(RECIPE, "--backend", "theano"),
-        "unknown backend 'theano'; choose one of jax, tensorflow, torch",
+        "unknown backend 'theano' (from --backend); choose one of jax, tensorflow, "
+        "torch",
     )
 
 

@@ -25,6 +25,7 @@ them too. Recipes import the library (``keras_grok``), never each other.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ def parse_value(key: str, text: str, default):
             fail("an integer")
     if isinstance(default, float):
         try:
-            return float(text)
+            return float(text) + 0.0  # -0 is 0
         except ValueError:
             fail("a number")
     if isinstance(default, (list, tuple)):
@@ -178,4 +179,12 @@ def parse_value(key: str, text: str, default):
         return type(default)(parse_value(key, t, element) for t in items)
     if default is None:
         return None if text.lower() in ("none", "null", "") else text
+    if isinstance(default, dict):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            fail('a JSON object, e.g. {"a": 1}')
+        return value
     return text

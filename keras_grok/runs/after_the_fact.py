@@ -8,6 +8,7 @@ training ends, so watching costs training nothing (``measure_after_the_fact``);
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 from keras_grok.callbacks import TrainingCheckpoint
@@ -56,6 +57,7 @@ def measure_after_the_fact(folder: RunFolder, model, monitors: Sequence) -> list
                     }
                     | {steps[-1]}  # the end of training, as in line: always
                 )
+                _warn_if_thinned(monitor, schedule, steps, len(chosen))
         for step in chosen:
             due.setdefault(step, []).append(monitor)
     path = folder.replay_metrics(AFTER_THE_FACT)
@@ -83,6 +85,21 @@ def measure_after_the_fact(folder: RunFolder, model, monitors: Sequence) -> list
         ]
     TrainingCheckpoint.restore(history[-1][1], model)
     return [done[s] for s in sorted(done)]
+
+
+def _warn_if_thinned(monitor, schedule, history: list[int], measured: int) -> None:
+    # A schedule denser than the history is measured at fewer steps than it
+    # lists: say so, and how to measure the others.
+    asked = sum(1 for t in schedule.steps if t <= history[-1])
+    if asked > 2 * measured:
+        warnings.warn(
+            f"{type(monitor).__name__}'s schedule lists {asked:,} steps up to "
+            f"step {history[-1]:,}; measured after training, it is measured at "
+            f"the {measured} checkpoints of the run's history at or after them. "
+            "For the other steps: keras-grok measure RUN_DIR --lens ... "
+            "--steps START:STOP:STRIDE (exact replay), or a smaller history_ratio",
+            stacklevel=3,
+        )
 
 
 def measure_now(model, monitors: Sequence, step: int) -> None:

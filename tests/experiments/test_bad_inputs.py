@@ -199,6 +199,10 @@ FUZZ_INPUTS = [
     ([MNIST, DIGITS, "information=nhsic,nhsic"], "information='nhsic,nhsic'"),
     # a lens that would never measure
     ([LATE, "lens_start=1000000"], "lens_start=1000000"),
+    # a third fuzz (issue 18)
+    ([LATE, "complexity_thresholds=0.5,0.5"], "complexity_thresholds=[0.5, 0.5]"),
+    ([MODADD, "schedule=geometric:"], "schedule='geometric:'"),
+    ([SWEEP, DIGITS, "weight_decays=0,-0"], "weight_decays=[0.0, 0.0]"),
 ]
 
 
@@ -376,3 +380,78 @@ def test_a_recipe_that_breaks_its_contract_ends_in_one_line(tmp_path, source, wo
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2, (result.output, result.exception)
     assert len(lines) == 1 and words in lines[0], lines
+
+
+def test_negative_zero_is_recorded_as_zero(tmp_path):
+    recipe, config = base_config("modadd")
+    from keras_grok.experiments.recipe import apply_overrides
+
+    config = apply_overrides(recipe.defaults, ["weight_decay=-0"])
+    assert json.dumps(config["weight_decay"]) == "0.0"
+
+
+RAISING_RECIPE = """CONFIG = {{"seed": 0}}
+def run(config, out_dir, verbose=True):
+    raise {error}("x must be 3. Received: x=2")
+"""
+
+
+def test_a_recipe_refusing_its_config_while_running_ends_in_one_line(tmp_path):
+    recipe = tmp_path / "refusing.py"
+    recipe.write_text(RAISING_RECIPE.format(error="ValueError"))
+    result = run([str(recipe)], tmp_path / "out")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert len(lines) == 1 and "x must be 3" in lines[0], lines
+    assert "refusing.py:3" in lines[0]  # where, for the recipe's author
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fault_in_a_recipe_shows_its_traceback_then_one_line(tmp_path):
+    recipe = tmp_path / "faulty.py"
+    recipe.write_text(RAISING_RECIPE.format(error="RuntimeError"))
+    result = run([str(recipe)], tmp_path / "out")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "Traceback" in result.stderr
+    assert lines[-1].startswith("Error: faulty's run() raised RuntimeError at "), lines
+    assert "rerun the same command" in lines[-1]
+
+
+def test_a_dict_default_is_set_from_json(tmp_path):
+    recipe = tmp_path / "options.py"
+    recipe.write_text(
+        'CONFIG = {"opts": {"a": 1}, "seed": 0}\n'
+        "def run(config, out_dir, verbose=True):\n"
+        '    assert config["opts"] == {"a": 2}, config["opts"]\n'
+        '    return {"memorized_at": None, "generalized_at": None,\n'
+        '            "final_test_accuracy": 0.0, "wall_time_s": 0.0}\n'
+    )
+    result = run([str(recipe), 'opts={"a": 2}'], tmp_path / "out")
+    assert result.exit_code == 0, (result.output, result.exception)
+    result = run([str(recipe), "opts=[2]"], tmp_path / "other")
+    assert result.exit_code == 2 and "expected a JSON object" in result.stderr
+
+
+def test_an_unknown_backend_says_where_it_came_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    result = CliRunner().invoke(
+        cli.main, ["run", str(ROOT / MODADD), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 2
+    assert "unknown backend 'numpy' (from $KERAS_BACKEND)" in result.stderr
+
+
+def test_an_out_name_too_long_is_refused_in_one_line(tmp_path):
+    result = run([str(ROOT / MODADD)], tmp_path / ("x" * 300))
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, lines
+    assert "--out cannot be a folder here" in lines[0]
+
+
+def test_no_verb_shows_the_help_and_a_recipe_without_run_is_pointed_to_it():
+    result = CliRunner().invoke(cli.main, [])
+    assert result.exit_code == 0 and "Commands:" in result.output
+    result = CliRunner().invoke(cli.main, ["recipes/modadd.py"])
+    assert result.exit_code == 2
+    assert "keras-grok run recipes/modadd.py" in result.stderr

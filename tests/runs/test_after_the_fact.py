@@ -91,3 +91,15 @@ def test_a_minus_b_run_refines_its_fourier_events_with_its_own_operation(tmp_pat
     assert set(summary["events"]) >= {"circuit_formation", "circuit_cleanup"}
     rows = [r for r in folder.read_measurements() if "train_excluded_loss" in r]
     assert rows and all(np.isfinite(r["train_excluded_loss"]) for r in rows[-3:])
+
+
+def test_a_schedule_denser_than_the_history_says_where_it_was_measured(tmp_path):
+    import pytest
+
+    def dense(train, test):
+        return CollapseMonitor(train, test, schedule="every:1")
+
+    with pytest.warns(UserWarning, match="lists 40 steps.*measured at the 5"):
+        _, folder = record(tmp_path, after=[dense])
+    measured = [r["step"] for r in folder.read_measurements() if "train_rnc1" in r]
+    assert measured == [4, 8, 16, 32, 40]  # the history's steps
