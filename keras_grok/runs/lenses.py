@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from keras_grok.callbacks import (
     CollapseMonitor,
     ComplexityMonitor,
@@ -83,6 +85,13 @@ def fourier_monitor(own, context: LensContext, keys):
     if own is not None and (keys == RECORDED or (keys == PER_STEP and unfixed)):
         return own
     settings = {"p": context.num_classes, "op": "a+b", "num_key_frequencies": 5}
+    x = np.asarray(context.train[0])
+    if own is None and not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(
+            "the fourier lens measures runs on a op b mod p (inputs of integer "
+            "pairs or tokens); this run trains on inputs of shape "
+            f"{x.shape[1:]} and dtype {x.dtype}. Received: --lens fourier"
+        )
     if own is not None:
         settings = {
             "p": own.p,

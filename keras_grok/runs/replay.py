@@ -210,6 +210,13 @@ def measure_run(
     if record is None:
         raise RunFolderError(f"{folder.path} has no config.json: not a run folder")
     history = folder.history_checkpoints()
+    nested = sorted(p.parent for p in (folder.path / "runs").glob("*/config.json"))
+    if not history and nested:  # a recipe's or a sweep's parent folder
+        raise RunFolderError(
+            f"{folder.path} holds the runs "
+            f"{', '.join(f'runs/{child.name}' for child in nested)}, not one of "
+            f"its own: measure one of them (e.g. {nested[0]})"
+        )
     if not history:
         raise RunFolderError(
             f"{folder.path} keeps no checkpoint history (its run was recorded "

@@ -217,6 +217,7 @@ class RunFolder:
         """
         self.check_files()
         if self.is_finished():
+            self.read_summary()  # a damaged summary is named as such
             raise RunFolderError(
                 f"{self.path} already holds a finished run; pass --overwrite to "
                 "replace it or choose another --out"
@@ -250,9 +251,10 @@ class RunFolder:
         if changed:
             kind = "a finished" if self.is_finished() else "an unfinished"
             raise RunFolderError(
-                f"{self.path} holds {kind} run with another {', '.join(changed)}; "
-                "rerun with the same settings to resume, pass --overwrite to start "
-                "over, or choose another --out"
+                f"{self.path} holds {kind} run with another {', '.join(changed)} "
+                f"({_differences(saved, record, changed)}); rerun with the same "
+                "settings to resume, pass --overwrite to start over, or choose "
+                "another --out"
             )
         if not self.checkpoint.exists():
             return
@@ -438,6 +440,36 @@ class RunFolder:
         finally:
             if (lock_owner(path) or (None,))[0] == os.getpid():
                 path.unlink(missing_ok=True)
+
+
+def _differences(saved: dict, record: dict, changed: list[str]) -> str:
+    # What config.json records against what was asked, for the first few keys.
+    found = []
+    for key in changed:
+        if key == "config" and isinstance(saved.get("config"), dict):
+            wanted = json.loads(json.dumps(nan_to_none(record.get("config") or {})))
+            keys = sorted(
+                k
+                for k in {*saved["config"], *wanted}
+                if saved["config"].get(k, "missing") != wanted.get(k, "missing")
+            )
+            found += [
+                f"{k}={_short(saved['config'].get(k, 'missing'))}, asked "
+                f"{_short(wanted.get(k, 'missing'))}"
+                for k in keys
+            ]
+        else:
+            found.append(
+                f"{key}={_short(saved.get(key, 'missing'))}, asked "
+                f"{_short(record.get(key))}"
+            )
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return f"{_CONFIG} records " + "; ".join(found[:3]) + more
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _same(key: str, saved, wanted) -> bool:

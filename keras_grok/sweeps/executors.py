@@ -21,7 +21,9 @@ Ray is the engine: keras-grok adds no scheduler, queue or RPC of its own.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -37,7 +39,7 @@ from keras_grok.utils.argument_validation import (
 
 EXECUTORS = ("process", "ray")
 RAY_INSTALL_HINT = "pip install 'keras-grok[ray]'"
-_ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})$")
+_ADDRESS = re.compile(r"^(?:ray://)?([A-Za-z0-9_.\-\[\]:]+):(\d{1,5})$")
 
 
 class ProcessExecutor:
@@ -132,7 +134,15 @@ class RayExecutor:
             options = {"include_dashboard": False, "log_to_driver": False}
             if self.address is None:
                 options.update(num_cpus=self.num_cpus, _node_ip_address="127.0.0.1")
+            else:
+                _check_reachable(self.address)  # ray.init would retry for minutes
             ray.init(address=self.address, **options)
+        try:
+            self._check_resources(ray.cluster_resources())
+        except ValueError:
+            if started:
+                ray.shutdown()
+            raise
         task = ray.remote(_run_command).options(
             num_cpus=self.num_cpus_per_run, num_gpus=self.num_gpus_per_run
         )
@@ -161,6 +171,34 @@ class RayExecutor:
                 ray.cancel(ref)
             if started:
                 ray.shutdown()
+
+    def _check_resources(self, total: dict) -> None:
+        # A task asking more than the whole cluster has would wait forever.
+        asked = {"CPU": self.num_cpus_per_run, "GPU": self.num_gpus_per_run}
+        keys = {"CPU": "num_cpus_per_run", "GPU": "num_gpus_per_run"}
+        for resource, amount in asked.items():
+            if amount > total.get(resource, 0):
+                raise ValueError(
+                    f"each run asks for {amount:g} {resource}s, but the Ray cluster "
+                    f"has {total.get(resource, 0):g} in all, so no run could ever "
+                    f"start. Received: {keys[resource]}={amount:g}"
+                )
+
+
+def _check_reachable(address: str, seconds: float = 10.0) -> None:
+    # Something must listen at host:port ("auto" finds the cluster itself).
+    match = _ADDRESS.match(address)
+    if match is None:
+        return
+    host, port = match.group(1).strip("[]"), int(match.group(2))
+    try:
+        socket.create_connection((host, port), timeout=seconds).close()
+    except OSError as error:
+        raise ValueError(
+            f"no Ray cluster answers at {address} ({error.strerror or error}); "
+            "start one there (ray start --head) or fix the address. "
+            f"Received: address={address!r}"
+        ) from None
 
 
 def import_ray():
@@ -203,6 +241,13 @@ def make_executor(
     gpus_per_run = validate_float_arg(gpus_per_run, "gpus_per_run")
     if name == "process":
         return ProcessExecutor(parallel)
+    machine = os.cpu_count() or 1
+    if not address and cpus_per_run > machine:
+        raise ValueError(
+            f"cpus_per_run must be at most this machine's {machine} CPUs for a "
+            "local Ray instance (ray_address names a larger cluster). "
+            f"Received: cpus_per_run={cpus_per_run:g}"
+        )
     num_cpus = None if address else max(1, round(parallel * cpus_per_run))
     return RayExecutor(address or None, cpus_per_run, gpus_per_run, num_cpus)
 

@@ -295,3 +295,33 @@ def test_four_modadd_runs_give_the_same_table_through_processes_and_ray(
         summary_b = RunFolder(b.folder).read_summary()
         for key in ("final_train_accuracy", "final_test_accuracy", "final_step"):
             assert summary_a[key] == summary_b[key]
+
+
+def test_runs_asking_more_than_the_whole_cluster_are_refused_not_queued_forever(
+    tmp_path, ray_instance
+):
+    run = SweepRun(1.0, 0, tmp_path / "run", (sys.executable, "-c", "pass"))
+    with pytest.raises(ValueError, match="asks for 1 GPUs.*has 0 in all"):
+        RayExecutor(num_gpus_per_run=1).run([run], log=lambda _: None)
+    with pytest.raises(ValueError, match="num_cpus_per_run=64"):
+        RayExecutor(num_cpus_per_run=64).run([run], log=lambda _: None)
+    assert ray_instance.is_initialized()  # the cluster it found is left running
+
+
+def test_an_address_where_nothing_listens_is_refused_in_seconds():
+    import socket
+
+    from keras_grok.sweeps.executors import _check_reachable
+
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ValueError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+        _check_reachable(f"127.0.0.1:{port}", seconds=2.0)
+
+
+def test_a_local_ray_run_cannot_ask_more_cpus_than_the_machine_has(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    with pytest.raises(ValueError, match="at most this machine's 2 CPUs"):
+        make_executor("ray", cpus_per_run=64)
+    assert make_executor("ray", address="auto", cpus_per_run=64).num_cpus_per_run == 64
