@@ -32,7 +32,11 @@ INSTALL_HINTS = {
 VERSIONED_PACKAGES = ("keras", "numpy", "jax", "tensorflow-cpu", "tensorflow", "torch")
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_SEED = 2**32 - 1  # NumPy's global seed (keras.utils.set_random_seed) is 32-bit
-TERMINATED = 128 + signal.SIGTERM
+STOP_SIGNALS = {
+    signal.SIGTERM: "terminated (SIGTERM)",
+    signal.SIGINT: "interrupted (Ctrl-C)",
+    **({signal.SIGHUP: "hung up (SIGHUP)"} if hasattr(signal, "SIGHUP") else {}),
+}
 
 
 class RecipeFault(Exception):
@@ -40,11 +44,16 @@ class RecipeFault(Exception):
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived: unwinds the run so its lock, children and files are tidied.
+    """A stop signal arrived (SIGTERM, Ctrl-C, SIGHUP): unwinds the run so its
+    lock, children and files are tidied.
 
     A ``BaseException``, like ``KeyboardInterrupt``, so no ``except Exception``
     on the way swallows it.
     """
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
 
 
 class _Verbs(click.Group):
@@ -102,14 +111,18 @@ def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None
 
     Rerunning the same command after a crash resumes from the last checkpoint.
     Exit codes: 2 for a refused command (nothing trained), 1 for a fault while
-    running (a full disk, say: rerun to resume), 143 when terminated (SIGTERM).
+    running (a full disk, say: rerun to resume), 128 + the signal when stopped
+    (143 for SIGTERM, 130 for Ctrl-C, 129 for SIGHUP).
     """
     from keras_grok.runs.run_folder import RunFolderError  # imports no Keras
 
     limit_threads(threads)
     main_thread = threading.current_thread() is threading.main_thread()
+    previous = {}
     if main_thread:  # only the main thread may handle signals
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup, &: kept
+                previous[signum] = signal.signal(signum, _raise_terminated)
     try:
         _run(recipe, [*sets, *overrides], backend, out, seed, overwrite)
     except (RecipeError, RunFolderError) as error:
@@ -123,15 +136,20 @@ def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None
             "then rerun the same command to resume from the last checkpoint",
             1,
         )
-    except Terminated:
+    except Terminated as stop:
         _fail(
-            "Error: terminated (SIGTERM): the run stopped (a sweep ends its runs "
-            "first); rerun the same command to resume from the last checkpoint",
-            TERMINATED,
+            f"Error: {STOP_SIGNALS[stop.signum]}: the run stopped (a sweep ends its "
+            "runs first); rerun the same command to resume from the last checkpoint",
+            128 + stop.signum,
         )
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _os_error(error: OSError) -> str:
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}"
 
 
 def _fail(line: str, code: int) -> None:
@@ -140,10 +158,11 @@ def _fail(line: str, code: int) -> None:
 
 
 def _raise_terminated(signum, frame) -> None:
-    # Once: a second SIGTERM while the first unwinds is ignored, so the
+    # Once: further stop signals while the first unwinds are ignored, so the
     # clean-up (ending a sweep's runs, releasing the lock) is not cut short.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Terminated
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    raise Terminated(signum)
 
 
 def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
@@ -377,6 +396,8 @@ def measure(run_dir, lenses, steps, key_frequencies, name) -> None:
     except (RecipeError, RunFolderError, ValueError) as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
+    except OSError as error:
+        _fail(f"Error: {_os_error(error)}", 1)
     click.echo(f"{len(rows)} steps measured in {folder.path}")
 
 
@@ -421,6 +442,8 @@ def refine(run_dir, parallel, ray_address) -> None:
     except (RecipeError, RunFolderError, ValueError) as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
+    except OSError as error:
+        _fail(f"Error: {_os_error(error)}", 1)
     click.echo(json.dumps(table, indent=2, sort_keys=True))
 
 
@@ -453,6 +476,8 @@ def forecast(run_dir, step, budget, as_json) -> None:
     except (RunFolderError, ValueError, TypeError) as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
+    except OSError as error:
+        _fail(f"Error: {_os_error(error)}", 1)
     if as_json:
         click.echo(json.dumps(result.__dict__, indent=2, sort_keys=True))
         return

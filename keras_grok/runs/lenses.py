@@ -84,7 +84,14 @@ def fourier_monitor(own, context: LensContext, keys):
     unfixed = own is not None and own.fixed_frequencies is None
     if own is not None and (keys == RECORDED or (keys == PER_STEP and unfixed)):
         return own
-    settings = {"p": context.num_classes, "op": "a+b", "num_key_frequencies": 5}
+    if own is None and keys == RECORDED:
+        raise ValueError(
+            "key_frequencies='recorded' reads the run's own Fourier monitor, and "
+            "this run had none: use 'final' (the final model's key frequencies) "
+            "or 'per_step'. Received: key_frequencies='recorded'"
+        )
+    p = context.num_classes
+    settings = {"p": p, "op": "a+b", "num_key_frequencies": min(5, (p - 1) // 2)}
     x = np.asarray(context.train[0])
     if own is None and not np.issubdtype(x.dtype, np.integer):
         raise ValueError(

@@ -28,6 +28,7 @@ import contextvars
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -193,12 +194,17 @@ def measure_run(
             f"Unknown lens {unknown[0]!r}. Lenses: {', '.join(LENSES)}. "
             f"Received: lenses={list(lenses)}"
         )
+    if name is not None and name.endswith(".csv"):  # NAME, not NAME.csv.csv
+        name = name[: -len(".csv")]
     if name is not None and (
-        not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0")
+        not name.strip()
+        or name in (".", "..")
+        or any(c in name for c in "/\\\0")
+        or len(name.encode()) > 200
     ):
         raise ValueError(
-            "name must be a file name (replays/NAME.csv inside the run folder), "
-            f"without a path. Received: name={name!r}"
+            "name must be a file name of at most 200 bytes (replays/NAME.csv "
+            f"inside the run folder), without a path. Received: name={name[:80]!r}"
         )
     if key_frequencies not in KEY_FREQUENCIES:
         raise ValueError(
@@ -206,23 +212,7 @@ def measure_run(
             f"key_frequencies={key_frequencies!r}"
         )
     folder = RunFolder(run_dir)
-    record = folder.saved_config()
-    if record is None:
-        raise RunFolderError(f"{folder.path} has no config.json: not a run folder")
-    history = folder.history_checkpoints()
-    nested = sorted(p.parent for p in (folder.path / "runs").glob("*/config.json"))
-    if not history and nested:  # a recipe's or a sweep's parent folder
-        raise RunFolderError(
-            f"{folder.path} holds the runs "
-            f"{', '.join(f'runs/{child.name}' for child in nested)}, not one of "
-            f"its own: measure one of them (e.g. {nested[0]})"
-        )
-    if not history:
-        raise RunFolderError(
-            f"{folder.path} keeps no checkpoint history (its run was recorded "
-            "before keras-grok kept one, or is nested): rerun it to measure after "
-            "the fact"
-        )
+    record, history = check_replayable(folder)
     if record.get("backend") != keras.backend.backend():
         raise RunFolderError(
             f"{folder.path} was recorded on {record.get('backend')!r}; replay it on "
@@ -248,6 +238,34 @@ def measure_run(
     wanted = set(steps)
     rows = read_metrics(folder.replay_metrics(request.name))
     return [r for r in rows if r["step"] in wanted]
+
+
+def check_replayable(folder: RunFolder) -> tuple[dict, list[tuple[int, Path]]]:
+    """The config and checkpoint history of a run that can be replayed.
+
+    Raises:
+        RunFolderError: not a run folder, a parent of runs (a recipe's or a
+            sweep's: the message names them), damaged, or without a history.
+    """
+    folder.check_files()
+    nested = sorted(p.parent for p in (folder.path / "runs").glob("*/config.json"))
+    record = folder.saved_config()
+    history = folder.history_checkpoints()
+    if not history and nested:  # a recipe's or a sweep's parent folder
+        raise RunFolderError(
+            f"{folder.path} holds the runs "
+            f"{', '.join(f'runs/{child.name}' for child in nested)}, not one of "
+            f"its own: replay one of them (e.g. {nested[0]})"
+        )
+    if record is None:
+        raise RunFolderError(f"{folder.path} has no config.json: not a run folder")
+    if not history:
+        raise RunFolderError(
+            f"{folder.path} keeps no checkpoint history (checkpoints/ is missing "
+            "or empty, or its run was recorded before keras-grok kept one): rerun "
+            "it to measure after the fact"
+        )
+    return record, history
 
 
 def replay_stretches(

@@ -49,7 +49,10 @@ def refine_run(
         RunFolderError: the folder holds no finished run, or a job failed (the
             message names it and its log).
     """
+    from keras_grok.runs.replay import check_replayable  # imports Keras
+
     folder = RunFolder(Path(run_dir))
+    check_replayable(folder)
     summary = folder.read_summary()
     if summary is None:
         raise RunFolderError(f"{folder.path} holds no finished run to refine")

@@ -129,6 +129,11 @@ def test_nothing_but_the_replay_file_changes_in_the_run_folder(run_dir):
         (["--steps", "10:5"], "steps must be START:STOP:STRIDE"),
         (["--steps", "0"], "steps must be >= 1"),
         (["--steps", "81"], "steps must lie in [1, 80]"),
+        (["--steps", "10", "--name", "n" * 300], "at most 200 bytes"),
+        (
+            ["--steps", "10", "--lens", "fourier", "--key-frequencies", "recorded"],
+            "this run had none: use 'final'",
+        ),
     ],
 )
 def test_bad_measure_requests_end_in_one_line(run_dir, args, message):
@@ -180,3 +185,50 @@ def test_the_history_stays_within_its_budget(tmp_path):
     # 8 steps an epoch: 0, 8, 16, 32 and 64 are due; the budget holds two, and
     # the last state is always kept.
     assert [s for s, _ in folder.history_checkpoints()] == [0, 8, 64]
+
+
+def test_a_replay_name_ending_in_csv_is_not_doubled(run_dir):
+    measure_run(run_dir, ["collapse"], [10], name="named.csv")
+    assert (run_dir / "replays" / "named.csv").exists()
+    assert not (run_dir / "replays" / "named.csv.csv").exists()
+
+
+def test_refine_and_measure_name_the_runs_of_a_parent_folder(tmp_path, run_dir):
+    import shutil
+
+    parent = tmp_path / "sweep"
+    shutil.copytree(run_dir, parent / "runs" / "wd=1-seed=0")
+    (parent / "summary.json").write_text("{}")  # a sweep's, finished
+    (parent / "config.json").write_text((run_dir / "config.json").read_text())
+    for verb in (["refine"], ["measure", "--steps", "5"]):
+        result = CliRunner().invoke(cli.main, [verb[0], str(parent), *verb[1:]])
+        assert result.exit_code == 2, (verb, result.output, result.exception)
+        assert "holds the runs runs/wd=1-seed=0" in result.stderr, result.stderr
+
+
+def test_refine_refuses_a_run_whose_history_was_deleted(tmp_path, run_dir):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(copy / "checkpoints")
+    result = CliRunner().invoke(cli.main, ["refine", str(copy)])
+    assert result.exit_code == 2 and "keeps no checkpoint history" in result.stderr
+
+
+def test_measure_refuses_a_replays_file_where_the_folder_belongs(tmp_path, run_dir):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    shutil.rmtree(copy / "replays", ignore_errors=True)
+    (copy / "replays").write_text("x")
+    result = CliRunner().invoke(cli.main, ["measure", str(copy), "--steps", "5"])
+    assert result.exit_code == 2 and "replays is a file" in result.stderr
+
+
+def test_the_fourier_lens_of_a_small_modulus_uses_the_frequencies_there_are(run_dir):
+    # p = 11 has 5 frequencies: the default of 5 key frequencies fits, and a
+    # smaller p takes (p - 1) / 2 rather than refusing.
+    rows = measure_run(run_dir, ["fourier"], [10], name="fourier-small")
+    assert np.isfinite(rows[0]["fourier_gini"])

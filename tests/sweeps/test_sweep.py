@@ -197,8 +197,21 @@ def run(config, out_dir, verbose=True):
 """
 
 
+def _default_stop_signals() -> None:
+    # In the child: Ctrl-C and SIGHUP act as in a terminal, even where the test
+    # runs with them ignored (a background job, nohup).
+    for name in ("SIGINT", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigterm_to_a_sweep_ends_its_runs_and_exits_with_one_line(tmp_path):
+@pytest.mark.parametrize(
+    "name, words",
+    [("SIGTERM", "SIGTERM"), ("SIGINT", "interrupted (Ctrl-C)"), ("SIGHUP", "SIGHUP")],
+)
+def test_a_stop_signal_to_a_sweep_ends_its_runs_and_exits_with_one_line(
+    tmp_path, name, words
+):
     recipe = tmp_path / "sleeping_sweep.py"
     recipe.write_text(SLEEPING_SWEEP)
     out = tmp_path / "sweep"
@@ -208,6 +221,7 @@ def test_sigterm_to_a_sweep_ends_its_runs_and_exits_with_one_line(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_stop_signals,
     )
     pid_file = out / "runs" / "child" / "pid"
     deadline = time.monotonic() + 60
@@ -215,11 +229,11 @@ def test_sigterm_to_a_sweep_ends_its_runs_and_exits_with_one_line(tmp_path):
         assert time.monotonic() < deadline and sweep.poll() is None, sweep.stderr
         time.sleep(0.1)
     child = int(pid_file.read_text())
-    sweep.send_signal(signal.SIGTERM)
+    sweep.send_signal(getattr(signal, name))
     _, stderr = sweep.communicate(timeout=60)
     errors = [line for line in stderr.splitlines() if line.startswith("Error")]
-    assert sweep.returncode == 128 + signal.SIGTERM, stderr
-    assert len(errors) == 1 and "SIGTERM" in errors[0], stderr
+    assert sweep.returncode == 128 + getattr(signal, name), stderr
+    assert len(errors) == 1 and words in errors[0], stderr
     assert "Traceback" not in stderr
     with pytest.raises(ProcessLookupError):  # ended and reaped, not orphaned
         os.kill(child, 0)
