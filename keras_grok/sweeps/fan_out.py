@@ -52,10 +52,10 @@ def refine_run(
     from keras_grok.runs.replay import check_replayable  # imports Keras
 
     folder = RunFolder(Path(run_dir))
-    check_replayable(folder)
     summary = folder.read_summary()
     if summary is None:
         raise RunFolderError(f"{folder.path} holds no finished run to refine")
+    check_replayable(folder)
     executor = executor or ProcessExecutor(parallel=2)
     # The Fourier lens as the run measured it: its own monitor in line, else
     # the final model's key frequencies (after the fact, Nanda et al.'s protocol).
