@@ -662,3 +662,104 @@ def test_data_bits_read_one_hot_rows_as_their_class_indices():
     expected = -log_p[np.arange(30), y].sum() / np.log(2)
     for labels in (y, np.eye(4)[y]):
         assert data_bits(model, (x, labels)) == pytest.approx(expected, rel=1e-5)
+
+
+# A third fuzz (issue 18): library inputs that were accepted or raised raw errors.
+
+
+def _classifier(inputs=4, classes=3):
+    x = keras.Input((inputs,))
+    h = keras.layers.Dense(8, activation="relu", name="features")(x)
+    model = keras.Model(x, keras.layers.Dense(classes)(h))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: SpectralEntropy("0.1"), "strength='0.1'"),
+        (lambda: GrokkingMonitor((np.zeros((3, 2)), np.arange(3)), threshold="0.9"),
+         "threshold='0.9'"),
+        (lambda: information.gaussian_gram(np.ones((3, 2), "float32"), sigma="5"),
+         "sigma='5'"),
+    ],
+    ids=["strength", "threshold", "sigma"],
+)  # fmt: skip
+def test_a_number_spelled_as_a_string_is_refused_not_parsed(make, name):
+    with pytest.raises(ValueError, match=f"Received: {name}"):
+        make()
+
+
+def test_a_strength_that_float32_turns_into_inf_is_refused():
+    with pytest.raises(ValueError, match="strength=1e\\+39"):
+        SpectralEntropy(1e39)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0"])
+def test_a_noise_seed_outside_32_bits_is_refused_by_name(seed):
+    from keras_grok.regularizers import apply_paper_b_regularization
+
+    with pytest.raises(ValueError, match="seed must be None or an integer"):
+        apply_paper_b_regularization(_classifier(), 0.1, 0.01, seed=seed)
+
+
+def test_a_loss_fn_that_is_not_callable_is_refused_by_name():
+    data = (np.zeros((3, 4), "float32"), np.arange(3))
+    with pytest.raises(ValueError, match="loss_fn must be a callable"):
+        ComplexityMonitor(data, loss_fn="mse")
+
+
+def test_the_spectral_density_monitor_asks_for_a_built_model():
+    from keras_grok.callbacks import SpectralDensityMonitor
+
+    model = keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(3)])
+    with pytest.raises(ValueError, match="build it first"):
+        SpectralDensityMonitor(model)
+
+
+def test_a_cache_dir_that_is_a_file_is_refused(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("x")
+    data = (np.zeros((30, 4), "float32"), np.arange(30) % 3)
+    with pytest.raises(ValueError, match="cache_dir must be a folder"):
+        InformationPlaneMonitor(data, estimators="compression", cache_dir=path)
+
+
+def test_a_checkpoint_in_a_missing_folder_makes_the_folder(tmp_path):
+    from keras_grok.callbacks import TrainingCheckpoint
+
+    path = tmp_path / "new" / "folder" / "c.npz"
+    model = _classifier()
+    x, y = np.zeros((6, 4), "float32"), np.arange(6) % 3
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[TrainingCheckpoint(path, 0.0)])
+    assert path.exists()
+
+
+def test_a_features_layer_called_twice_is_refused_as_ambiguous():
+    x = keras.Input((4,))
+    shared = keras.layers.Dense(4, activation="relu", name="features")
+    model = keras.Model(x, keras.layers.Dense(3)(shared(shared(x))))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    data = (np.zeros((6, 4), "float32"), np.arange(6) % 3)
+    monitor = CollapseMonitor(data, schedule=[1])
+    with pytest.raises(ValueError, match="'features' is called 2 times"):
+        model.fit(*data, epochs=1, verbose=0, callbacks=[monitor])
+
+
+def test_complexity_of_a_model_without_weights_is_refused():
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Activation("linear")(x))
+    model.compile("adam", "mse")
+    data = (np.zeros((4, 3), "float32"), np.zeros((4, 3), "float32"))
+    with pytest.raises(ValueError, match="has none"):
+        complexity.estimate_complexity(model, data, 0.1)
+
+
+def test_spectral_entropy_of_bfloat16_weights_matches_float32_to_their_precision():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    w = np.random.default_rng(0).normal(size=(5, 4))
+    low = SpectralEntropy(0.1)(w.astype(ml_dtypes.bfloat16))
+    high = SpectralEntropy(0.1)(w.astype("float32"))
+    low = float(to_numpy(keras.ops.cast(low, "float32")))
+    assert low == pytest.approx(float(to_numpy(high)), rel=1e-2)

@@ -105,6 +105,12 @@ class ComplexityMonitor(ScheduledMonitor):
         self.bin_range = tuple(bin_range)
         validate_choice_arg(mode, "mode", complexity.MODES)
         self.codec = codec
+        if loss_fn is not None and not callable(loss_fn):
+            raise ValueError(
+                "loss_fn must be a callable loss_fn(y, predictions) -> loss (e.g. "
+                "keras.losses.MeanSquaredError()), or None for the model's loss. "
+                f"Received: loss_fn={loss_fn!r}"
+            )
         self.loss_fn = loss_fn
         self.mode = mode
         self.estimates: dict[float, complexity.ComplexityEstimate] = {}

@@ -78,6 +78,17 @@ class ForwardReader(keras.layers.Layer):
         # (keras_grok.regularizers.weight_noise.WeightNoise) reads from that
         # model's graph.
         graph = getattr(model, "model", model) if not _has_graph(model) else model
+        for layer in found:
+            calls = _calls_in(graph, layer)
+            if calls > 1:
+                raise ValueError(
+                    f"Layer {layer.name!r} is called {calls} times in model "
+                    f"{model.name!r} (shared), so which call's output holds the "
+                    "features is ambiguous. Mark the output to measure with "
+                    "keras_grok.layers.FeatureTap(name=...) after that call, and "
+                    "name that. Received: layer="
+                    f"{layer.name!r}"
+                )
         try:
             inputs = graph.inputs
             self.extractor = keras.Model(
@@ -112,6 +123,13 @@ class ForwardReader(keras.layers.Layer):
         if missing:
             raise ValueError(f"FeatureTap {missing[0]!r} was not called by the model.")
         return outputs, features
+
+
+def _calls_in(graph, layer) -> int:
+    # How often ``layer`` is called in a functional graph (its nodes there); 1
+    # where the graph does not list its nodes (Sequential, subclassed).
+    nodes = getattr(graph, "_nodes_by_depth", None) or {}
+    return sum(1 for ns in nodes.values() for n in ns if n.operation is layer) or 1
 
 
 def _has_graph(model) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 
@@ -144,6 +146,15 @@ class InformationPlaneMonitor(ScheduledMonitor):
         )
         self.encoder_data = encoder_data
         self.encoder_epochs = validate_int_arg(encoder_epochs, "encoder_epochs")
+        if (
+            cache_dir is not None
+            and Path(cache_dir).exists()
+            and not (Path(cache_dir).is_dir())
+        ):
+            raise ValueError(
+                "cache_dir must be a folder (trained autoencoders are kept there). "
+                f"Received: cache_dir={str(cache_dir)!r}, a file"
+            )
         self.cache_dir = cache_dir
         self.seed = int(seed)
         self._request = FeaturesOf(layer)

@@ -72,6 +72,13 @@ class SpectralDensityMonitor(ScheduledMonitor):
     ):
         super().__init__(schedule)
         self.min_dimension = validate_int_arg(min_dimension, "min_dimension")
+        if not getattr(model, "built", True):
+            raise ValueError(
+                "SpectralDensityMonitor lists the model's weight matrices when it "
+                "is made, and this model has none yet: build it first (give it an "
+                "Input, call model.build(input_shape), or call it on a batch). "
+                f"Received: model={getattr(model, 'name', model)!r}, not built"
+            )
         self.matrices = tuple(
             w.path
             for w in spectral.weight_matrices(model)

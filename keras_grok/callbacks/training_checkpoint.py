@@ -87,6 +87,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.history_budget = float(history_budget_mb) * 1e6
 
     def on_train_begin(self, logs=None):
+        # As Keras' ModelCheckpoint: the checkpoint's folder is made if missing.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._started = self._last_save = time.perf_counter()
         # Read once: on JAX each read of `self.model` syncs the training state.
         self._trained_model = self.model

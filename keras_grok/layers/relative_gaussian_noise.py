@@ -5,7 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_grok.utils.argument_validation import validate_float_arg
+from keras_grok.utils.argument_validation import (
+    FLOAT32_MAX,
+    validate_float_arg,
+    validate_seed,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -37,8 +41,8 @@ class RelativeGaussianNoise(keras.layers.Layer):
 
     def __init__(self, stddev: float = 0.1, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.stddev = validate_float_arg(stddev, "stddev")
-        self.seed = seed
+        self.stddev = validate_float_arg(stddev, "stddev", maximum=FLOAT32_MAX)
+        self.seed = validate_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=False):

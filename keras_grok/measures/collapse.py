@@ -375,8 +375,9 @@ def _checked_counts(stats: CollapseStatistics) -> np.ndarray:
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         raise ValueError(
-            f"Every class needs at least one sample. Received: {empty.size} empty "
-            f"class(es) out of {counts.size}: {empty[:10].tolist()}"
+            "Every class needs at least one sample (check num_classes and the "
+            f"labels). Received: num_classes={counts.size}, {empty.size} of them "
+            f"empty: {empty[:10].tolist()}"
         )
     return counts
 

@@ -255,6 +255,12 @@ def estimate_complexity(
     validate_choice_arg(mode, "mode", MODES)
     _check_pair(data)
     compressor(codec)
+    if not model.trainable_weights:
+        raise ValueError(
+            "estimate_complexity measures a model's trainable weights, and this "
+            f"model has none. Received: model={model.name!r} with no trainable "
+            "weights"
+        )
     if loss_fn is None and grok_losses.is_sparse_loss(getattr(model, "loss", None)):
         _check_labels(model, data)
     evaluate = WeightLoss(model, data, loss_fn)

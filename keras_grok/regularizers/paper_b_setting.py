@@ -6,7 +6,10 @@ import keras
 
 from keras_grok.regularizers.spectral_entropy import add_spectral_entropy
 from keras_grok.regularizers.weight_noise import WeightNoise
-from keras_grok.utils.argument_validation import validate_float_arg
+from keras_grok.utils.argument_validation import (
+    FLOAT32_MAX,
+    validate_float_arg,
+)
 
 
 def apply_paper_b_regularization(
@@ -43,8 +46,10 @@ def apply_paper_b_regularization(
     trained.fit(x, y, epochs=100)
     ```
     """
-    spectral_entropy = validate_float_arg(spectral_entropy, "spectral_entropy")
-    weight_noise = validate_float_arg(weight_noise, "weight_noise")
+    spectral_entropy = validate_float_arg(
+        spectral_entropy, "spectral_entropy", maximum=FLOAT32_MAX
+    )
+    weight_noise = validate_float_arg(weight_noise, "weight_noise", maximum=FLOAT32_MAX)
     if spectral_entropy > 0:
         add_spectral_entropy(model, spectral_entropy)
     if weight_noise == 0:

@@ -11,7 +11,11 @@ from keras_grok.measures.spectral import (
     weight_matrices,
 )
 from keras_grok.regularizers.lapack_threads import limit_on_first_use
-from keras_grok.utils.argument_validation import validate_choice_arg, validate_float_arg
+from keras_grok.utils.argument_validation import (
+    FLOAT32_MAX,
+    validate_choice_arg,
+    validate_float_arg,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -74,7 +78,7 @@ class SpectralEntropy(keras.regularizers.Regularizer):
         split: int | None = None,
         decomposition: str = "auto",
     ):
-        self.strength = validate_float_arg(strength, "strength")
+        self.strength = validate_float_arg(strength, "strength", maximum=FLOAT32_MAX)
         self.split = _validated_split(split)
         self.decomposition = validate_choice_arg(
             decomposition, "decomposition", DECOMPOSITIONS
@@ -82,14 +86,22 @@ class SpectralEntropy(keras.regularizers.Regularizer):
 
     def __call__(self, x):
         limit_on_first_use()  # JAX on a CPU: one OpenBLAS thread (see module)
-        x = keras.ops.convert_to_tensor(x)
+        x = _as_tensor(x)
         if len(x.shape) < 2:
             raise ValueError(
                 "SpectralEntropy applies to weights of at least 2 axes (kernels, "
                 f"embedding tables). Received a weight of shape {tuple(x.shape)}."
             )
-        entropy = spectral_entropy(x, self.split, self.decomposition)
-        return keras.ops.cast(self.strength, x.dtype) * entropy
+        # Half-precision weights (mixed precision keeps float32 variables, but a
+        # bfloat16 model has bfloat16 ones): decompose in float32, as torch has
+        # no half-precision SVD on the CPU.
+        wide = (
+            x
+            if keras.backend.standardize_dtype(x.dtype) not in ("float16", "bfloat16")
+            else keras.ops.cast(x, "float32")
+        )
+        entropy = spectral_entropy(wide, self.split, self.decomposition)
+        return keras.ops.cast(self.strength * entropy, x.dtype)
 
     def get_config(self) -> dict:
         return {
@@ -97,6 +109,14 @@ class SpectralEntropy(keras.regularizers.Regularizer):
             "split": self.split,
             "decomposition": self.decomposition,
         }
+
+
+def _as_tensor(x):
+    # TensorFlow cannot convert a NumPy array of ml_dtypes' bfloat16 directly
+    # ("object __array__ method not producing an array"): go through float32.
+    if isinstance(x, np.ndarray) and x.dtype.name == "bfloat16":
+        return keras.ops.convert_to_tensor(x.astype(np.float32), dtype="bfloat16")
+    return keras.ops.convert_to_tensor(x)
 
 
 def add_spectral_entropy(
@@ -138,7 +158,7 @@ def add_spectral_entropy(
     model.compile(...)
     ```
     """
-    strength = validate_float_arg(strength, "strength")
+    strength = validate_float_arg(strength, "strength", maximum=FLOAT32_MAX)
     decomposition = validate_choice_arg(decomposition, "decomposition", DECOMPOSITIONS)
     if not isinstance(model, keras.Model):
         raise TypeError(

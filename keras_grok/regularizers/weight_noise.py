@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.utils.argument_validation import validate_float_arg
+from keras_grok.utils.argument_validation import (
+    FLOAT32_MAX,
+    validate_float_arg,
+    validate_seed,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -63,10 +67,10 @@ class WeightNoise(keras.Model):
                 "model must be a keras.Model to wrap. "
                 f"Received: model={model!r} of type {type(model).__name__}"
             )
-        stddev = validate_float_arg(stddev, "stddev")
+        stddev = validate_float_arg(stddev, "stddev", maximum=FLOAT32_MAX)
         self.model = model
         self.stddev = stddev
-        self.seed = seed
+        self.seed = validate_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         if model.built:
             # The weights exist already: a loaded wrapper can build its

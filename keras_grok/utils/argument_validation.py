@@ -34,7 +34,7 @@ def validate_float_arg(
     Raises:
         ValueError: not a real number, not finite, or out of range.
     """
-    if isinstance(value, bool):
+    if isinstance(value, (bool, str, bytes)):  # a number, not its spelling
         number = math.nan
     else:
         try:
@@ -51,6 +51,32 @@ def validate_float_arg(
             f"Received: {name}={value!r}"
         )
     return number
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest float32: a strength above it becomes inf where weights are float32."""
+
+MAX_SEED = 2**32 - 1
+
+
+def validate_seed(value, name: str = "seed") -> int | None:
+    """Returns ``value`` if it is None or an integer seed in ``[0, 2**32 - 1]``.
+
+    Raises:
+        ValueError: anything else (JAX's and NumPy's generators take 32 bits).
+    """
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or not 0 <= int(value) <= MAX_SEED
+    ):
+        raise ValueError(
+            f"{name} must be None or an integer in [0, {MAX_SEED}]. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
 
 
 def validate_int_arg(value, name: str, *, minimum: int = 1) -> int:
