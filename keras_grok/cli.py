@@ -7,6 +7,7 @@ nothing that imports Keras until the backend is chosen and checked.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.metadata
 import importlib.util
 import json
@@ -15,6 +16,7 @@ import platform
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -32,6 +34,7 @@ INSTALL_HINTS = {
 VERSIONED_PACKAGES = ("keras", "numpy", "jax", "tensorflow-cpu", "tensorflow", "torch")
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_SEED = 2**32 - 1  # NumPy's global seed (keras.utils.set_random_seed) is 32-bit
+STOP_REPEAT_SECONDS = 5.0
 STOP_SIGNALS = {
     signal.SIGTERM: "terminated (SIGTERM)",
     signal.SIGINT: "interrupted (Ctrl-C)",
@@ -157,12 +160,32 @@ def _fail(line: str, code: int) -> None:
     sys.exit(code)
 
 
+_stop_raised_at: list[float] = []
+
+
 def _raise_terminated(signum, frame) -> None:
-    # Once: further stop signals while the first unwinds are ignored, so the
-    # clean-up (ending a sweep's runs, releasing the lock) is not cut short.
-    for other in STOP_SIGNALS:
-        signal.signal(other, signal.SIG_IGN)
+    # Stop signals in the few seconds after the first are ignored, so the
+    # clean-up (ending a sweep's runs, releasing the lock) is not cut short; a
+    # later one raises again, in case the first was swallowed (an exception in
+    # a garbage-collection callback is printed and dropped, not raised).
+    if _in_gc_callback(frame):  # raised here, it would be dropped: once more, soon
+        threading.Timer(0.1, os.kill, (os.getpid(), signum)).start()
+        return
+    now = time.monotonic()
+    if _stop_raised_at and now - _stop_raised_at[-1] < STOP_REPEAT_SECONDS:
+        return
+    _stop_raised_at.append(now)
     raise Terminated(signum)
+
+
+def _in_gc_callback(frame) -> bool:
+    # Whether the interrupted code is a garbage-collection callback (JAX has one).
+    codes = {getattr(c, "__code__", None) for c in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:

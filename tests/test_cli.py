@@ -138,3 +138,26 @@ def test_bad_thread_counts_are_refused(tmp_path, monkeypatch):
         result = invoke(RECIPE, "--backend", BACKEND, "--threads", bad)
         assert result.exit_code == 2 and "--threads" in result.stderr, result.stderr
     assert not any(name in cli.os.environ for name in cli.THREAD_VARIABLES)
+
+
+def test_a_stop_signal_inside_a_gc_callback_is_sent_again_not_dropped(monkeypatch):
+    # Raised inside a garbage-collection callback (JAX has one), the exception
+    # would be printed and dropped, and the run would train on.
+    import gc
+    import signal
+    import sys
+    import time
+
+    sent = []
+    monkeypatch.setattr(cli.os, "kill", lambda pid, signum: sent.append(signum))
+
+    def callback(phase, info):
+        cli._raise_terminated(signal.SIGINT, sys._getframe())
+
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    time.sleep(0.5)
+    assert sent and set(sent) == {signal.SIGINT}
