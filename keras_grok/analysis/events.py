@@ -9,31 +9,86 @@ its docstring; ``event_order`` orders them by step.
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Iterable, Mapping
 
 import numpy as np
+
+from keras_grok.utils.argument_validation import ACCURACY_LEVEL, validate_float_arg
+
+
+def _is_real(value) -> bool:
+    # A real number (Python's or NumPy's), not a bool or a string.
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def in_step_order(rows) -> list[dict]:
+    """``rows`` sorted by their ``"step"`` (a list; ``rows`` is left as it is).
+
+    Raises:
+        TypeError: ``rows`` is not a list (or other iterable) of rows.
+        ValueError: a row that is not a dict with a finite number ``"step"``,
+            or two rows of one step.
+    """
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+        raise TypeError(
+            "rows must be a list of metrics rows (dicts with a 'step'). "
+            f"Received: rows of type {type(rows).__name__}"
+        )
+    rows = list(rows)
+    for index, row in enumerate(rows):
+        step = row.get("step") if isinstance(row, Mapping) else None
+        if not (_is_real(step) and math.isfinite(step)):
+            raise ValueError(
+                "rows must be dicts, each with a finite number 'step'. "
+                f"Received: rows[{index}]={row!r}"
+            )
+    if any(b["step"] <= a["step"] for a, b in zip(rows, rows[1:])):
+        rows = sorted(rows, key=lambda row: row["step"])
+        for a, b in zip(rows, rows[1:]):
+            if a["step"] == b["step"]:
+                raise ValueError(
+                    "rows must hold each step once (an event's step would "
+                    f"depend on their order). Received: two rows of step {a['step']}"
+                )
+    return rows
+
+
+def _level(value, name: str) -> float:
+    # A finite number, of any sign.
+    try:
+        return validate_float_arg(value, name, minimum=-math.inf)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a finite number. Received: {name}={value!r}"
+        ) from None
 
 
 def first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
     """The step of the first row whose ``key`` is >= ``threshold``, or None.
 
-    Rows are in step order (as ``metrics.csv`` and a monitor's ``records`` are);
+    Rows are taken in step order (sorted by ``"step"`` if they are not);
     missing and NaN values never count.
+
+    Raises:
+        ValueError: a row without a number ``"step"``, two rows of one step, or
+            a ``threshold`` that is not a finite number.
     """
-    for row in rows:
+    threshold = _level(threshold, "threshold")
+    for row in in_step_order(rows):
         value = row.get(key, math.nan)
-        if isinstance(value, (int, float)) and value >= threshold:
+        if _is_real(value) and value >= threshold:
             return int(row["step"])
     return None
 
 
 def _series(rows: list[dict], key: str, after: int = 0) -> list[tuple[int, float]]:
-    # (step, value) of the rows at or after `after` with a finite `key`.
+    # (step, value) of the rows at or after `after` with a finite `key`, in step
+    # order.
     return [
         (int(r["step"]), float(r[key]))
-        for r in rows
-        if r["step"] >= after
-        and isinstance(r.get(key), (int, float))
-        and math.isfinite(r[key])
+        for r in in_step_order(rows)
+        if r["step"] >= after and _is_real(r.get(key)) and math.isfinite(r[key])
     ]
 
 
@@ -44,11 +99,14 @@ def first_step_below(
 
     Missing and NaN values never count; None if no row qualifies.
     """
+    level = _level(level, "level")
+    after = _level(after, "after")
     return next((s for s, v in _series(rows, key, after) if v <= level), None)
 
 
 def peak_step(rows: list[dict], key: str, after: int = 0) -> int | None:
     """The step of the largest ``key`` at or after ``after`` (the first if tied)."""
+    after = _level(after, "after")
     series = _series(rows, key, after)
     return max(series, key=lambda sv: (sv[1], -sv[0]))[0] if series else None
 
@@ -57,6 +115,7 @@ def value_at(rows: list[dict], key: str, step: int | None) -> float | None:
     """``key`` at the first row at or after ``step`` where it is finite, or None."""
     if step is None:
         return None
+    step = _level(step, "step")
     series = _series(rows, key, step)
     return series[0][1] if series else None
 
@@ -103,15 +162,26 @@ def late_phase_events(
       ``train_restricted_loss`` is <= half its value at ``M``.
 
     Args:
-        rows: metrics rows in step order, each with a ``"step"``.
+        rows: metrics rows, each with a ``"step"`` (sorted by step if they
+            are not).
         threshold: train accuracy that counts as memorized. Defaults to `0.99`.
         test_threshold: test accuracy that counts as generalized; None takes
             ``threshold``. Defaults to `None`.
 
     Returns:
         ``{event: step or None}`` for every name in ``LATE_PHASE_EVENTS``.
+
+    Raises:
+        ValueError: a threshold outside (0, 1], a row without a number
+            ``"step"``, or two rows of one step.
     """
-    test_threshold = threshold if test_threshold is None else test_threshold
+    threshold = ACCURACY_LEVEL.validate(threshold, "threshold")
+    test_threshold = (
+        threshold
+        if test_threshold is None
+        else ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
+    )
+    rows = in_step_order(rows)
     memorized = first_step_at(rows, "train_accuracy", threshold)
     events: dict[str, int | None] = dict.fromkeys(LATE_PHASE_EVENTS)
     events["memorized"] = memorized
@@ -153,6 +223,17 @@ def late_phase_events(
 
 
 def event_order(events: dict[str, int | None]) -> list[str]:
-    """The names of the events that happened, by step (ties keep their order)."""
+    """The names of the events that happened, by step (ties keep their order).
+
+    Raises:
+        ValueError: ``events`` is not a dict of steps (numbers) or None.
+    """
+    if not isinstance(events, Mapping) or not all(
+        step is None or _is_real(step) for step in events.values()
+    ):
+        raise ValueError(
+            "events must be a dict of event names to steps (or None). "
+            f"Received: events={events!r}"
+        )
     happened = [(step, i, name) for i, (name, step) in enumerate(events.items())]
     return [name for step, _, name in sorted(t for t in happened if t[0] is not None)]

@@ -12,12 +12,14 @@ of ``log(step)`` against ``log(lambda)``. ``fit_power_law`` measures that slope,
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from keras_grok.analysis.events import late_phase_events
+from keras_grok.utils.argument_validation import ACCURACY_LEVEL, Range
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,10 @@ def fit_power_law(
         A ``PowerLawFit``.
 
     Raises:
-        ValueError: fewer than 2 points, fewer than 2 distinct ``x``, a value that
-            is not finite and positive, or ``confidence`` outside (0, 1).
+        ValueError: fewer than 2 points, fewer than 2 distinct ``x``, lengths
+            that differ, a value that is not finite and positive, or
+            ``confidence`` outside (0, 1).
+        TypeError: ``x`` or ``y`` that does not hold numbers.
 
     Example:
     ```python
@@ -80,18 +84,13 @@ def fit_power_law(
     """
     from scipy import stats
 
-    u = np.asarray(x, dtype=np.float64).ravel()
-    v = np.asarray(y, dtype=np.float64).ravel()
+    u, v = _positive_values(x, "x"), _positive_values(y, "y")
     if u.shape != v.shape:
         raise ValueError(
-            f"x and y must have the same length. Received: {u.size} and {v.size}"
+            f"x and y must have the same length. Received: len(x)={u.size}, "
+            f"len(y)={v.size}"
         )
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1). Received: {confidence}")
-    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(v))) or (
-        np.any(u <= 0) or np.any(v <= 0)
-    ):
-        raise ValueError("x and y must be finite and > 0 to fit a power law.")
+    confidence = CONFIDENCE.validate(confidence, "confidence")
     if u.size < 2 or np.unique(u).size < 2:
         raise ValueError(
             "A power law needs at least 2 points at 2 distinct x. Received: "
@@ -113,6 +112,46 @@ def fit_power_law(
         half = float(stats.t.ppf((1 + confidence) / 2, n - 2)) * se
         low, high = slope - half, slope + half
     return PowerLawFit(slope, intercept, low, high, confidence, n, r_squared)
+
+
+CONFIDENCE = Range(float, maximum=1.0, open_minimum=True, open_maximum=True)
+"""A confidence level: in (0, 1)."""
+
+
+def _positive_values(values, name: str) -> np.ndarray:
+    # The values as a flat float64 array, each a finite number > 0 (no bools,
+    # no strings).
+    if isinstance(values, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a sequence of numbers. Received: {name}={values!r}"
+        )
+    try:
+        array = np.asarray(values)
+    except ValueError:  # ragged
+        array = np.asarray(values, dtype=object)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.integer)
+        or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise TypeError(
+            f"{name} must hold real numbers. Received: {name}={_shown(values)}"
+        )
+    array = array.astype(np.float64).ravel()
+    bad = ~np.isfinite(array) | (array <= 0)
+    if np.any(bad):
+        raise ValueError(
+            f"x and y must be finite and > 0 to fit a power law. Received: "
+            f"{name}={_shown(values)} ({name}[{int(np.argmax(bad))}]="
+            f"{float(array[bad][0]):g})"
+        )
+    return array
+
+
+def _shown(values, most: int = 8) -> str:
+    # The values for a message, cut after `most` of them.
+    items = np.asarray(values, dtype=object).ravel().tolist()
+    text = ", ".join(repr(v) for v in items[:most])
+    return f"[{text}{', ...' if len(items) > most else ''}]"
 
 
 def time_scale_fits(
@@ -140,8 +179,21 @@ def time_scale_fits(
         (``PowerLawFit.as_dict()``) or None when the runs that reached the event
         span fewer than 2 weight decays.
     """
+    if not isinstance(groups, dict):
+        raise TypeError(
+            "groups must be a dict of runs' metrics rows by weight decay. "
+            f"Received: groups of type {type(groups).__name__}"
+        )
+    threshold = ACCURACY_LEVEL.validate(threshold, "threshold")
+    test_threshold = ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
+    confidence = CONFIDENCE.validate(confidence, "confidence")
     steps: dict[str, list[tuple[float, int]]] = {"generalized": [], "collapse": []}
     for value, runs in groups.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(
+                "groups must be keyed by weight decay (a number). "
+                f"Received: a key {value!r}"
+            )
         if not value > 0:
             continue
         for rows in runs:

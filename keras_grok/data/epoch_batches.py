@@ -15,6 +15,8 @@ import math
 import keras
 import numpy as np
 
+from keras_grok.utils.argument_validation import validate_int_arg
+
 
 class EpochBatches(keras.utils.PyDataset):
     """The training batches of every epoch, in an order that depends on the seed only.
@@ -31,8 +33,13 @@ class EpochBatches(keras.utils.PyDataset):
         x: ``(N, ...)`` training inputs.
         y: ``(N, ...)`` training targets.
         batch_size: examples per batch, >= 1.
-        seed: seed of the permutations.
-        start_epoch: the epoch of item 0 (the resumed epoch). Defaults to `0`.
+        seed: seed of the permutations, an integer >= 0.
+        start_epoch: the epoch of item 0 (the resumed epoch), >= 0.
+            Defaults to `0`.
+
+    Raises:
+        ValueError: ``x`` and ``y`` that are empty or of different lengths, a
+            ``batch_size`` below 1, or a negative ``seed`` or ``start_epoch``.
 
     Example:
     ```python
@@ -44,10 +51,21 @@ class EpochBatches(keras.utils.PyDataset):
     def __init__(self, x, y, batch_size: int, seed: int, start_epoch: int = 0):
         super().__init__()
         self.x, self.y = np.asarray(x), np.asarray(y)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
+        if self.x.ndim == 0 or self.y.ndim == 0 or len(self.x) != len(self.y):
+            raise ValueError(
+                "x and y must hold one example per row, as many targets as inputs. "
+                f"Received: x of shape {self.x.shape}, y of shape {self.y.shape}"
+            )
+        if len(self.x) == 0:
+            raise ValueError(
+                "x and y must hold at least one example. Received: x of shape "
+                f"{self.x.shape}, y of shape {self.y.shape}"
+            )
+        self.batch_size = validate_int_arg(batch_size, "batch_size", minimum=1)
+        self.seed = validate_int_arg(seed, "seed", minimum=0)
+        start_epoch = validate_int_arg(start_epoch, "start_epoch", minimum=0)
         self.steps_per_epoch = math.ceil(len(self.x) / self.batch_size)
-        self.start_step = int(start_epoch) * self.steps_per_epoch
+        self.start_step = start_epoch * self.steps_per_epoch
         self._epoch, self._order = None, None
 
     @property
@@ -55,14 +73,20 @@ class EpochBatches(keras.utils.PyDataset):
         return None  # endless: fit's steps_per_epoch cuts it into epochs
 
     def order(self, epoch: int) -> np.ndarray:
-        """The permutation of the examples in ``epoch``."""
+        """The permutation of the examples in ``epoch`` (an integer >= 0)."""
+        epoch = validate_int_arg(epoch, "epoch", minimum=0)
         if epoch != self._epoch:
             rng = np.random.default_rng([self.seed, epoch])
             self._epoch, self._order = epoch, rng.permutation(len(self.x))
         return self._order
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        epoch, batch = divmod(self.start_step + int(index), self.steps_per_epoch)
+        step = self.start_step + int(index)
+        if step < 0:
+            raise IndexError(
+                f"index must not reach before step 0. Received: index={index!r}"
+            )
+        epoch, batch = divmod(step, self.steps_per_epoch)
         rows = self.order(epoch)[
             batch * self.batch_size : (batch + 1) * self.batch_size
         ]

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from keras_grok.data.tfds_source import read_split
+from keras_grok.utils.argument_validation import validate_int_arg
 
 
 @dataclass(frozen=True)
@@ -122,13 +123,13 @@ def load_images(
     """
     source = _source(name)
     data_format = _data_format(data_format)
-    train_size = source.default_train_size if train_size is None else int(train_size)
-    if train_size < 1:
-        raise ValueError(f"train_size must be >= 1. Received: train_size={train_size}")
-    if test_size is not None and int(test_size) < 1:
-        raise ValueError(
-            f"test_size must be >= 1 or None. Received: test_size={test_size}"
-        )
+    train_size = (
+        source.default_train_size
+        if train_size is None
+        else validate_int_arg(train_size, "train_size", minimum=1)
+    )
+    if test_size is not None:
+        test_size = validate_int_arg(test_size, "test_size", minimum=1)
 
     if source.tfds_name is None:
         x_pool, y_pool, x_test, y_test = _digits()
@@ -179,6 +180,7 @@ def training_subset(
         ValueError: too few examples; ``description`` names them in the message
             (e.g. "mnist has 500 training images").
     """
+    size = validate_int_arg(size, "train_size", minimum=1)
     if stratified:
         return stratified_indices(labels, size, num_classes)
     if len(labels) < size:
@@ -194,6 +196,8 @@ def stratified_indices(labels: np.ndarray, size: int, num_classes: int) -> np.nd
         ValueError: a class has too few examples.
     """
     labels = np.asarray(labels).reshape(-1)
+    size = validate_int_arg(size, "size", minimum=1)
+    num_classes = validate_int_arg(num_classes, "num_classes", minimum=1)
     per_class = np.full(num_classes, size // num_classes)
     per_class[: size % num_classes] += 1
     chosen = []
@@ -209,9 +213,10 @@ def stratified_indices(labels: np.ndarray, size: int, num_classes: int) -> np.nd
 
 
 def _source(name: str) -> ImageSource:
-    if name not in IMAGE_DATASETS:
+    if not isinstance(name, str) or name not in IMAGE_DATASETS:
         raise ValueError(
-            f"Unknown image data set {name!r}. Allowed: {', '.join(IMAGE_DATASETS)}."
+            f"Unknown image data set {name!r}. Allowed: {', '.join(IMAGE_DATASETS)}. "
+            f"Received: name={name!r}"
         )
     return IMAGE_DATASETS[name]
 

@@ -51,9 +51,50 @@ class Forecast:
     signals: dict = field(default_factory=dict)
 
 
+def _iterable(value, name: str):
+    # ``value`` if it can be iterated, else a TypeError naming it.
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a sequence. Received: {name}={value!r}"
+        ) from None
+
+
+def _coefficients(value, name: str, signals) -> np.ndarray:
+    # One finite float per signal, as a float64 array.
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged
+        array = np.asarray(value, dtype=object)
+    if array.dtype.kind not in "iuf":  # not bools, strings or objects
+        raise ValueError(
+            f"{name} must hold one number per signal. Received: {name}={value!r}"
+        )
+    array = array.astype(np.float64)
+    if array.shape != (len(signals),):
+        raise ValueError(
+            f"{name} must hold one number per signal ({len(signals)}). "
+            f"Received: {name} of shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(
+            f"{name} must hold finite numbers. Received: {name}={array.tolist()}"
+        )
+    return array
+
+
 @dataclass(frozen=True)
 class Forecaster:
-    """Coefficients of the fitted regression (see the module docstring)."""
+    """Coefficients of the fitted regression (see the module docstring).
+
+    Raises:
+        TypeError: ``signals`` that are not names, or ``info`` not a dict.
+        ValueError: ``mean``, ``scale`` or ``weights`` not one finite number per
+            signal, a ``scale`` that is not > 0, a non-finite ``intercept``, or a
+            ``sigma`` that is not a finite number > 0 (the message names the
+            field).
+    """
 
     signals: tuple[str, ...]
     mean: np.ndarray
@@ -62,6 +103,46 @@ class Forecaster:
     intercept: float
     sigma: float
     info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        signals = self.signals
+        if isinstance(signals, str) or not all(
+            isinstance(name, str) for name in _iterable(signals, "signals")
+        ):
+            raise TypeError(
+                "signals must be a sequence of signal names. "
+                f"Received: signals={signals!r}"
+            )
+        set_field = object.__setattr__  # the dataclass is frozen
+        set_field(self, "signals", tuple(signals))
+        for name in ("mean", "scale", "weights"):
+            set_field(self, name, _coefficients(getattr(self, name), name, signals))
+        bad = self.scale <= 0
+        if np.any(bad):
+            raise ValueError(
+                "scale must be > 0 for every signal (it divides the signals). "
+                f"Received: scale={self.scale.tolist()}"
+            )
+        try:
+            intercept = validate_float_arg(
+                self.intercept, "intercept", minimum=-math.inf
+            )
+        except ValueError:
+            raise ValueError(
+                f"intercept must be a finite number. Received: intercept="
+                f"{self.intercept!r}"
+            ) from None
+        set_field(self, "intercept", intercept)
+        set_field(
+            self,
+            "sigma",
+            validate_float_arg(self.sigma, "sigma", allow_minimum=False),
+        )
+        if not isinstance(self.info, dict):
+            raise TypeError(
+                "info must be a dict. Received: info of type "
+                f"{type(self.info).__name__}"
+            )
 
     def location(self, signals: np.ndarray) -> np.ndarray:
         """The regression's mean of log(generalized_at) for each signal row.

@@ -30,7 +30,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from keras_grok.runs.run_folder import RunFolder
-from keras_grok.sweeps.sweep import SweepRun, last_error, run_all
+from keras_grok.sweeps.sweep import (
+    CANNOT_START,
+    SweepRun,
+    check_distinct_folders,
+    last_error,
+    run_all,
+)
 from keras_grok.utils.argument_validation import (
     validate_choice_arg,
     validate_float_arg,
@@ -51,8 +57,12 @@ class ProcessExecutor:
 
     Args:
         parallel: most processes at once, >= 1. Defaults to `2`.
-        poll_seconds: time between checks on running processes.
-            Defaults to `0.2`.
+        poll_seconds: time between checks on running processes, in seconds,
+            > 0. Defaults to `0.2`.
+
+    Raises:
+        ValueError: ``parallel`` not an integer >= 1, or ``poll_seconds`` not a
+            number > 0.
 
     Example:
     ```python
@@ -62,7 +72,9 @@ class ProcessExecutor:
 
     def __init__(self, parallel: int = 2, poll_seconds: float = 0.2):
         self.parallel = validate_int_arg(parallel, "parallel", minimum=1)
-        self.poll_seconds = float(poll_seconds)
+        self.poll_seconds = validate_float_arg(
+            poll_seconds, "poll_seconds", allow_minimum=False
+        )
 
     def run(
         self, runs: Sequence[SweepRun], log: Callable[[str], None] = print
@@ -127,6 +139,8 @@ class RayExecutor:
             ImportError: Ray is not installed (the message says how to add it).
         """
         ray = import_ray()
+        runs = list(runs)
+        check_distinct_folders(runs)
         if not runs:
             return {}
         started = not ray.is_initialized()
@@ -279,9 +293,15 @@ def _run_command(command: Sequence[str], folder: str) -> tuple[int, str]:
         command[0] = sys.executable
     log_path = RunFolder(folder).log
     with open(log_path, "ab") as output:
-        code = subprocess.run(
-            command, stdout=output, stderr=subprocess.STDOUT
-        ).returncode
+        try:
+            code = subprocess.run(
+                command, stdout=output, stderr=subprocess.STDOUT
+            ).returncode
+        except (OSError, ValueError) as error:  # no such program, not runnable
+            code = 126 if isinstance(error, PermissionError) else CANNOT_START
+            reason = f"cannot start: {error}"
+            output.write(f"Error: {reason}\n".encode())
+            return code, reason
     return code, ("" if code == 0 else last_error(log_path))
 
 

@@ -25,9 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_grok.analysis.events import first_step_at
+from keras_grok.analysis.events import first_step_at, in_step_order
 from keras_grok.runs.figures import pyplot, save_figure
 from keras_grok.runs.run_folder import RunFolder
+from keras_grok.utils.argument_validation import (
+    ACCURACY_LEVEL,
+    validate_float_arg,
+    validate_int_arg,
+)
+
+CANNOT_START = 127
+"""The exit code of a run whose command cannot be started (as a shell's)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,26 @@ class SweepRun:
     backend: str | None = None
     config: dict | None = None
 
+    def __post_init__(self):
+        if not isinstance(self.folder, (str, os.PathLike)):
+            raise TypeError(
+                "folder must be a path (str or os.PathLike). "
+                f"Received: folder={self.folder!r}"
+            )
+        object.__setattr__(self, "folder", Path(self.folder))
+        command = self.command
+        if (
+            isinstance(command, (str, bytes))
+            or not isinstance(command, Sequence)
+            or not command
+            or not all(isinstance(word, (str, os.PathLike)) for word in command)
+        ):
+            raise TypeError(
+                "command must be a non-empty sequence of strings, the program "
+                f"first (not one string). Received: command={command!r}"
+            )
+        object.__setattr__(self, "command", tuple(command))
+
 
 def check_reusable(runs: Sequence[SweepRun]) -> None:
     """Refuses run folders that hold a run of other settings.
@@ -58,11 +86,8 @@ def check_reusable(runs: Sequence[SweepRun]) -> None:
             backend or config (the message names the folder and the keys).
         RunFolderError: a folder's ``config.json`` cannot be read.
     """
-    seen = set()
+    check_distinct_folders(runs)
     for run in runs:
-        if run.folder in seen:
-            raise ValueError(f"two runs of the sweep share the folder {run.folder}")
-        seen.add(run.folder)
         saved = RunFolder(run.folder).saved_config()
         if saved is None or run.config is None:
             continue
@@ -77,6 +102,32 @@ def check_reusable(runs: Sequence[SweepRun]) -> None:
                 f"({', '.join(changed)}); pass --overwrite to clear the sweep and "
                 "its runs, or choose another --out"
             )
+
+
+def check_distinct_folders(runs: Sequence[SweepRun]) -> None:
+    """Refuses runs that are not ``SweepRun``s, or two runs of one folder.
+
+    Two runs writing one folder would mix their files, and the exit codes and
+    results, kept by folder, would hold only one of them.
+
+    Raises:
+        TypeError: an item that is not a ``SweepRun``.
+        ValueError: two runs share a folder (the message names it).
+    """
+    seen: dict[str, int] = {}
+    for index, run in enumerate(runs):
+        if not isinstance(run, SweepRun):
+            raise TypeError(
+                f"runs must hold SweepRun items. Received: runs[{index}]={run!r}"
+            )
+        key = os.path.normcase(os.path.abspath(run.folder))
+        if key in seen:
+            raise ValueError(
+                f"two runs of the sweep share the folder {run.folder}: give each "
+                f"run its own folder. Received: runs[{seen[key]}] and "
+                f"runs[{index}] with folder={str(run.folder)!r}"
+            )
+        seen[key] = index
 
 
 def cli_command(
@@ -138,10 +189,17 @@ def run_all(
 
     Returns:
         The exit code of every run that was started, by folder (skipped runs are
-        left out).
+        left out). A run whose command cannot be started at all (no such
+        program) fails with code 127, as in a shell, and the others still run.
+
+    Raises:
+        ValueError: ``parallel`` is not an integer >= 1, ``poll_seconds`` is not
+            a number > 0, or two runs share a folder.
     """
-    if parallel < 1:
-        raise ValueError(f"parallel must be >= 1. Received: parallel={parallel}")
+    parallel = validate_int_arg(parallel, "parallel", minimum=1)
+    poll_seconds = validate_float_arg(poll_seconds, "poll_seconds", allow_minimum=False)
+    runs = list(runs)
+    check_distinct_folders(runs)
     waiting = []
     for run in runs:
         if RunFolder(run.folder).is_finished():
@@ -167,9 +225,13 @@ def _run_local(waiting, parallel, log, poll_seconds, codes, active) -> None:
             run = waiting.pop(0)
             run.folder.mkdir(parents=True, exist_ok=True)
             output = RunFolder(run.folder).log.open("ab")
-            process = subprocess.Popen(
-                run.command, stdout=output, stderr=subprocess.STDOUT
-            )
+            try:
+                process = subprocess.Popen(
+                    run.command, stdout=output, stderr=subprocess.STDOUT
+                )
+            except (OSError, ValueError) as error:  # no such program, not runnable
+                codes[run.folder] = _failed_to_start(run, error, output, log)
+                continue
             active.append((run, process, output))
             log(f"start {run.folder.name}")
         time.sleep(poll_seconds)
@@ -186,6 +248,18 @@ def _run_local(waiting, parallel, log, poll_seconds, codes, active) -> None:
                         f"FAILED {run.folder.name} (exit {process.returncode}): "
                         f"{last_error(RunFolder(run.folder).log)}"
                     )
+
+
+def _failed_to_start(run: SweepRun, error: Exception, output, log) -> int:
+    # A command that cannot be started fails its run alone, as a shell would:
+    # 126 for a program that cannot be executed, 127 for anything else (none
+    # there). The reason goes to the run's log and to the sweep's.
+    code = 126 if isinstance(error, PermissionError) else CANNOT_START
+    reason = f"cannot start: {error}"
+    output.write(f"Error: {reason}\n".encode())
+    output.close()
+    log(f"FAILED {run.folder.name} (exit {code}): {reason}")
+    return code
 
 
 @contextlib.contextmanager
@@ -255,13 +329,14 @@ def mean_curve(runs: Sequence[list[dict]], key: str) -> Curve | None:
 
     The runs' steps are merged; each run is interpolated linearly in log(step)
     inside its own measured range and left out (NaN) outside it, so runs measured
-    at different steps still average. None if no run has the key.
+    at different steps still average. None if no run has the key. Each run's
+    rows are taken in step order (sorted by ``"step"`` if they are not).
     """
     series = []
     for rows in runs:
         points = [
             (r["step"], r[key])
-            for r in rows
+            for r in in_step_order(rows)
             if isinstance(r.get(key), float) and math.isfinite(r[key])
         ]
         if points:
@@ -290,7 +365,17 @@ def summarize(
     (test accuracy >= ``test_threshold``) are averaged over the runs that reached
     them; ``*_runs`` counts those runs. ``best_test_accuracy`` and
     ``final_test_accuracy`` are averaged over all runs.
+
+    Raises:
+        ValueError: a threshold outside (0, 1].
     """
+    train_threshold = ACCURACY_LEVEL.validate(train_threshold, "train_threshold")
+    test_threshold = ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
+    if not isinstance(groups, dict):
+        raise TypeError(
+            "groups must be a dict of metrics rows by swept value. "
+            f"Received: groups of type {type(groups).__name__}"
+        )
     table = []
     for value in sorted(groups, reverse=True):
         runs = groups[value]
@@ -317,7 +402,9 @@ def summarize(
 
 def _finite(rows: list[dict], key: str) -> list[float]:
     return [
-        r[key] for r in rows if isinstance(r.get(key), float) and math.isfinite(r[key])
+        r[key]
+        for r in in_step_order(rows)
+        if isinstance(r.get(key), float) and math.isfinite(r[key])
     ]
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from keras_grok.analysis.events import (
     LATE_PHASE_EVENTS,
     event_order,
+    first_step_at,
     first_step_below,
     late_phase_events,
     peak_step,
@@ -116,3 +119,74 @@ def test_helpers_skip_missing_and_nan_values():
     assert value_at(rows, "x", 1) == 2.0
     assert value_at(rows, "x", None) is None
     assert peak_step(rows, "y") is None
+
+
+def test_late_phase_events_read_rows_in_step_order_whatever_their_order():
+    rows = _rows()
+    shuffled = rows[::-1]
+    assert late_phase_events(shuffled) == late_phase_events(rows)
+    out_of_order = [
+        {"step": 40, "train_accuracy": 1.0},
+        {"step": 10, "train_accuracy": 1.0},
+        {"step": 20, "train_accuracy": 0.5},
+    ]
+    assert late_phase_events(out_of_order)["memorized"] == 10
+    assert out_of_order[0]["step"] == 40  # the caller's list is left as it was
+
+
+def test_every_helper_reads_rows_in_step_order():
+    rows = [{"step": 3, "x": 2.0}, {"step": 1, "x": 2.0}, {"step": 2, "x": 0.5}]
+    assert first_step_at(rows, "x", 1.0) == 1
+    assert first_step_below(rows, "x", 1.0) == 2
+    assert peak_step(rows, "x") == 1
+    assert value_at(rows, "x", 1) == 2.0
+
+
+def test_rows_holding_one_step_twice_are_refused():
+    rows = [{"step": 1, "x": 0.0}, {"step": 2, "x": 1.0}, {"step": 1, "x": 1.0}]
+    with pytest.raises(ValueError, match="Received: two rows of step 1"):
+        first_step_at(rows, "x", 0.5)
+    with pytest.raises(ValueError, match="each step once"):
+        late_phase_events(rows)
+
+
+@pytest.mark.parametrize(
+    "row", [{"x": 1.0}, {"step": "3"}, {"step": NAN}, {"step": True}, [3, 1.0]]
+)
+def test_a_row_without_a_number_step_is_refused_naming_it(row):
+    with pytest.raises(ValueError, match=r"Received: rows\[1\]="):
+        first_step_at([{"step": 1}, row], "x", 0.5)
+
+
+def test_rows_that_are_not_a_list_of_rows_are_refused():
+    with pytest.raises(TypeError, match="Received: rows of type dict"):
+        first_step_at({"step": 1, "x": 1.0}, "x", 0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"threshold": 0.0}, "Received: threshold=0.0"),
+        ({"threshold": 1.5}, "Received: threshold=1.5"),
+        ({"threshold": "0.9"}, "Received: threshold='0.9'"),
+        ({"test_threshold": NAN}, "Received: test_threshold=nan"),
+    ],
+)
+def test_late_phase_thresholds_must_lie_in_zero_to_one(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        late_phase_events(_rows(), **kwargs)
+
+
+def test_helper_levels_must_be_finite_numbers():
+    rows = _rows()
+    with pytest.raises(ValueError, match="Received: threshold='high'"):
+        first_step_at(rows, "train_accuracy", "high")
+    with pytest.raises(ValueError, match="Received: level=nan"):
+        first_step_below(rows, "test_rnc1", NAN)
+    with pytest.raises(ValueError, match="Received: after='5'"):
+        peak_step(rows, "complexity_bits", after="5")
+
+
+def test_event_order_refuses_steps_that_are_not_numbers():
+    with pytest.raises(ValueError, match="Received: events="):
+        event_order({"memorized": 10, "generalized": "late"})

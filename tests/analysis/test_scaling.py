@@ -103,3 +103,44 @@ def test_an_event_reached_at_one_weight_decay_has_no_fit():
     fits = time_scale_fits(groups, 0.99, 0.99)
     assert fits["generalized"] is None
     assert fits["collapse"]["slope"] == pytest.approx(0.0)
+
+
+def test_a_value_that_is_not_positive_is_named_with_the_values_received():
+    with pytest.raises(ValueError, match=r"Received: x=\[0, 0.1, 1\] \(x\[0\]=0\)"):
+        fit_power_law([0, 0.1, 1], [100, 10, 1])
+    with pytest.raises(ValueError, match=r"Received: y=\[1.0, nan\]"):
+        fit_power_law([1.0, 2.0], [1.0, math.nan])
+
+
+def test_empty_and_mismatched_inputs_are_refused_with_their_sizes():
+    with pytest.raises(ValueError, match="Received: 0 points"):
+        fit_power_law([], [])
+    with pytest.raises(ValueError, match=r"Received: len\(x\)=3, len\(y\)=2"):
+        fit_power_law([1, 2, 3], [1, 2])
+
+
+@pytest.mark.parametrize(
+    "x, y, fragment",
+    [
+        (["1", "2"], [1, 2], "Received: x="),
+        ([1, 2], [True, False], "Received: y="),
+        ("12", [1, 2], "Received: x='12'"),
+        ([1, 2], [1, None], "Received: y="),
+    ],
+)
+def test_values_that_are_not_numbers_are_a_type_error(x, y, fragment):
+    with pytest.raises(TypeError, match=fragment):
+        fit_power_law(x, y)
+
+
+@pytest.mark.parametrize("confidence", [0, 1, 1.5, "0.9", math.nan])
+def test_confidence_must_lie_strictly_between_zero_and_one(confidence):
+    with pytest.raises(ValueError, match="Received: confidence="):
+        fit_power_law([1, 2, 4], [1, 2, 4], confidence)
+
+
+def test_time_scale_fits_check_their_thresholds_even_without_runs():
+    with pytest.raises(ValueError, match="Received: test_threshold=2"):
+        time_scale_fits({}, 0.9, 2)
+    with pytest.raises(TypeError, match="Received: groups of type list"):
+        time_scale_fits([], 0.9, 0.9)

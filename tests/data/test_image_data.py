@@ -102,7 +102,7 @@ def test_the_tfds_environment_variable_selects_the_data_dir(tmp_path, monkeypatc
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="Unknown image data set 'svhn'"):
         load_images("svhn")
-    with pytest.raises(ValueError, match="train_size must be >= 1"):
+    with pytest.raises(ValueError, match="train_size must be an integer >= 1"):
         load_images("mnist", 0)
     with pytest.raises(ValueError, match="data_format"):
         load_images("mnist", 10, data_format="nhwc")
@@ -151,3 +151,29 @@ def test_digits_is_a_fixed_offline_split_with_standardized_pixels():
     assert raw.x_train.min() >= 0 and raw.x_train.max() <= 1
     with pytest.raises(ValueError, match="1300 training images"):
         load_images("digits", 1301)
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"test_size": 2.5}, "Received: test_size=2.5"),
+        ({"test_size": "3"}, "Received: test_size='3'"),
+        ({"test_size": 0}, "Received: test_size=0"),
+        ({"train_size": True}, "Received: train_size=True"),
+        ({"train_size": -4}, "Received: train_size=-4"),
+    ],
+)
+def test_image_sizes_must_be_whole_numbers_of_at_least_one(kwargs, fragment):
+    kwargs = {"train_size": 10, **kwargs}
+    with pytest.raises(ValueError, match=fragment):
+        load_images("digits", **kwargs)
+
+
+def test_an_image_set_name_that_is_not_a_string_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"Received: name=\['digits'\]"):
+        load_images(["digits"])
+
+
+def test_stratified_indices_refuse_a_negative_size():
+    with pytest.raises(ValueError, match="Received: size=-3"):
+        stratified_indices(np.arange(10) % 2, -3, 2)

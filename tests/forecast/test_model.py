@@ -79,3 +79,49 @@ def test_json_round_trip_and_the_shipped_forecaster(tmp_path):
 def test_fit_refuses_too_few_examples():
     with pytest.raises(ValueError, match="more examples"):
         fit_forecaster(np.zeros((3, 9)), [1, 2, 3], [10, 20, None], [100] * 3)
+
+
+def _fields(**changes):
+    shipped = default_forecaster()
+    fields = {
+        "signals": SIGNALS,
+        "mean": shipped.mean,
+        "scale": shipped.scale,
+        "weights": shipped.weights,
+        "intercept": shipped.intercept,
+        "sigma": shipped.sigma,
+    }
+    return {**fields, **changes}
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"weights": np.full(len(SIGNALS), np.nan)}, "weights must hold finite"),
+        ({"mean": np.full(len(SIGNALS), np.inf)}, "mean must hold finite"),
+        ({"scale": np.zeros(len(SIGNALS))}, "Received: scale="),
+        ({"scale": np.full(len(SIGNALS), np.nan)}, "scale must hold finite"),
+        ({"weights": np.zeros(2)}, "Received: weights of shape"),
+        ({"weights": ["a"] * len(SIGNALS)}, "Received: weights="),
+        ({"intercept": math.nan}, "Received: intercept=nan"),
+        ({"intercept": "8"}, "Received: intercept='8'"),
+        ({"sigma": 0.0}, "Received: sigma=0.0"),
+        ({"sigma": -1.0}, "Received: sigma=-1.0"),
+        ({"sigma": math.inf}, "Received: sigma=inf"),
+    ],
+)
+def test_a_forecaster_refuses_coefficients_that_cannot_forecast(changes, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        Forecaster(**_fields(**changes))
+
+
+def test_a_forecaster_refuses_signals_that_are_not_names():
+    with pytest.raises(TypeError, match="Received: signals="):
+        Forecaster(**_fields(signals=[1] * len(SIGNALS)))
+
+
+def test_a_forecaster_of_lists_forecasts_as_one_of_arrays():
+    arrays = Forecaster(**_fields())
+    lists = Forecaster(**_fields(mean=list(arrays.mean), weights=list(arrays.weights)))
+    signals = arrays.mean + 0.1
+    assert lists.predict(signals, 100) == arrays.predict(signals, 100)

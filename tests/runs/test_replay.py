@@ -232,3 +232,51 @@ def test_the_fourier_lens_of_a_small_modulus_uses_the_frequencies_there_are(run_
     # smaller p takes (p - 1) / 2 rather than refusing.
     rows = measure_run(run_dir, ["fourier"], [10], name="fourier-small")
     assert np.isfinite(rows[0]["fourier_gini"])
+
+
+def test_step_specs_may_be_an_int_or_a_sequence_of_ints():
+    assert parse_steps(5) == (5,)
+    assert parse_steps(np.int64(7)) == (7,)
+    assert parse_steps([30, 10, 30]) == (10, 30)
+    assert parse_steps((2, 1)) == (1, 2)
+    assert parse_steps(np.array([4, 2])) == (2, 4)
+    assert parse_steps(range(1, 4)) == (1, 2, 3)
+    assert parse_steps([10.0]) == (10,)
+
+
+@pytest.mark.parametrize("spec", [None, True, 2.5j, {"a": 1}, ["1"], [1, None]])
+def test_step_specs_of_another_type_are_a_type_error_naming_steps(spec):
+    with pytest.raises(TypeError, match="Received: steps="):
+        parse_steps(spec)
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ([], "steps must list at least one step. Received: steps=[]"),
+        ("", "steps must list at least one step"),
+        ([0, 3], "steps must be >= 1. Received: steps=[0, 3]"),
+        (-2, "steps must be >= 1"),
+        ([2.5], "steps must be whole numbers"),
+        ("1:1000000", "more than the 100,000"),
+    ],
+)
+def test_step_specs_without_a_valid_step_are_refused(spec, fragment):
+    with pytest.raises(ValueError) as error:
+        parse_steps(spec)
+    assert fragment in str(error.value)
+
+
+def test_measure_refuses_a_run_dir_that_is_not_a_path():
+    with pytest.raises(TypeError, match="Received: run_dir=5"):
+        measure_run(5, ["collapse"], [1])
+
+
+def test_measure_says_an_empty_list_of_steps_is_empty(tmp_path):
+    with pytest.raises(ValueError, match=r"at least one step. Received: steps=\[\]"):
+        measure_run(tmp_path, ["collapse"], [])
+
+
+def test_measure_refuses_one_lens_name_given_as_a_string(tmp_path):
+    with pytest.raises(TypeError, match="Received: lenses='collapse'"):
+        measure_run(tmp_path, "collapse", [1])

@@ -325,3 +325,25 @@ def test_a_local_ray_run_cannot_ask_more_cpus_than_the_machine_has(monkeypatch):
     with pytest.raises(ValueError, match="at most this machine's 2 CPUs"):
         make_executor("ray", cpus_per_run=64)
     assert make_executor("ray", address="auto", cpus_per_run=64).num_cpus_per_run == 64
+
+
+@pytest.mark.parametrize("poll_seconds", [-1, 0, "fast", math.inf, None])
+def test_the_process_executor_refuses_a_poll_interval_that_is_not_positive(
+    poll_seconds,
+):
+    with pytest.raises(ValueError, match=f"Received: poll_seconds={poll_seconds!r}"):
+        ProcessExecutor(2, poll_seconds=poll_seconds)
+    assert ProcessExecutor(2, poll_seconds=0.05).poll_seconds == 0.05
+
+
+def test_the_process_executor_refuses_a_parallel_given_as_a_string():
+    with pytest.raises(ValueError, match="Received: parallel='2'"):
+        ProcessExecutor("2")
+
+
+def test_a_ray_task_whose_program_does_not_exist_fails_with_exit_127(tmp_path):
+    from keras_grok.sweeps.executors import _run_command
+
+    code, error = _run_command(("/nonexistent/binary",), str(tmp_path))
+    assert code == 127 and error.startswith("cannot start: ")
+    assert "cannot start" in (tmp_path / "log.txt").read_text()

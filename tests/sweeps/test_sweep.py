@@ -113,7 +113,7 @@ def test_a_failing_run_reports_its_exit_code_and_keeps_its_log(tmp_path):
     )
     assert run_all([failing], 1, lambda _: None) == {tmp_path / "bad": 3}
     assert "boom" in (tmp_path / "bad" / "log.txt").read_text()
-    with pytest.raises(ValueError, match="parallel must be >= 1"):
+    with pytest.raises(ValueError, match="parallel must be an integer >= 1"):
         run_all([failing], 0)
 
 
@@ -278,3 +278,77 @@ def test_sigterm_to_a_plain_script_running_a_sweep_ends_its_runs(tmp_path):
     assert "Traceback" not in stderr
     with pytest.raises(ProcessLookupError):  # ended and reaped, not orphaned
         os.kill(child, 0)
+
+
+@pytest.mark.parametrize("parallel", ["2", 1.5, True, 0])
+def test_run_all_refuses_a_parallel_that_is_not_a_whole_number_of_at_least_one(
+    parallel,
+):
+    with pytest.raises(ValueError, match=f"Received: parallel={parallel!r}"):
+        run_all([], parallel=parallel)
+
+
+@pytest.mark.parametrize("poll_seconds", [-1, 0, "fast", math.nan])
+def test_run_all_refuses_a_poll_interval_that_is_not_a_positive_number(
+    poll_seconds,
+):
+    with pytest.raises(ValueError, match="Received: poll_seconds="):
+        run_all([], poll_seconds=poll_seconds)
+
+
+def test_run_all_refuses_two_runs_sharing_one_folder_before_running_either(
+    tmp_path,
+):
+    a, b = fake_run(tmp_path / "same", 1.0), fake_run(tmp_path / "x/../same", 2.0)
+    with pytest.raises(ValueError, match="two runs of the sweep share the folder"):
+        run_all([a, b], 1, lambda _: None)
+    assert not (tmp_path / "same").exists()
+
+
+def test_a_run_whose_program_does_not_exist_fails_alone_with_exit_127(tmp_path):
+    missing = SweepRun(1.0, 0, tmp_path / "missing", ("/nonexistent/binary",))
+    lines = []
+    codes = run_all([missing, fake_run(tmp_path / "ok", 2.0)], 1, lines.append)
+    assert codes == {tmp_path / "missing": 127, tmp_path / "ok": 0}
+    assert lines[0].startswith("FAILED missing (exit 127): cannot start: ")
+    assert "/nonexistent/binary" in lines[0]
+    assert "done ok" in lines
+    log = (tmp_path / "missing" / "log.txt").read_text()
+    assert log.startswith("Error: cannot start: ")
+
+
+def test_a_sweep_run_refuses_a_command_given_as_one_string(tmp_path):
+    with pytest.raises(TypeError, match="Received: command='python -c pass'"):
+        SweepRun(1.0, 0, tmp_path, "python -c pass")
+    with pytest.raises(TypeError, match="Received: folder=3"):
+        SweepRun(1.0, 0, 3, ("python",))
+    assert SweepRun(1.0, 0, str(tmp_path), ["python"]).folder == tmp_path
+
+
+@pytest.mark.parametrize(
+    "train, test, fragment",
+    [
+        (2.0, 0.9, "Received: train_threshold=2.0"),
+        (0.9, 0.0, "Received: test_threshold=0.0"),
+        ("0.9", 0.9, "Received: train_threshold='0.9'"),
+        (0.9, math.nan, "Received: test_threshold=nan"),
+    ],
+)
+def test_summarize_refuses_thresholds_outside_zero_to_one(train, test, fragment):
+    groups = {0.1: [rows([1], [1.0], [1.0])]}
+    with pytest.raises(ValueError, match=fragment):
+        summarize(groups, train, test)
+
+
+def test_summarize_and_mean_curve_read_rows_in_step_order():
+    ordered = rows([10, 20, 40], [0.5, 1.0, 1.0], [0.1, 0.2, 0.9])
+    shuffled = [ordered[2], ordered[0], ordered[1]]
+    assert summarize({0.1: [shuffled]}, 0.9, 0.9) == summarize(
+        {0.1: [ordered]}, 0.9, 0.9
+    )
+    assert summarize({0.1: [shuffled]}, 0.9, 0.9)[0]["final_test_accuracy"] == 0.9
+    a, b = (
+        mean_curve([shuffled], "test_accuracy"),
+        mean_curve([ordered], "test_accuracy"),
+    )
+    np.testing.assert_array_equal(a.mean, b.mean)
