@@ -333,6 +333,13 @@ def check_replayable(folder: RunFolder) -> tuple[dict, list[tuple[int, Path]]]:
         )
     if record is None:
         raise RunFolderError(f"{folder.path} has no config.json: not a run folder")
+    missing = [k for k in ("recipe", "backend", "config") if not record.get(k)]
+    if missing:
+        raise RunFolderError(
+            f"{folder.config} records no {', '.join(missing)}: it was not written "
+            "by keras-grok run, or is damaged; rerun its keras-grok run command "
+            "with --overwrite to start it over"
+        )
     if not history:
         raise RunFolderError(
             f"{folder.path} keeps no checkpoint history (checkpoints/ is missing "

@@ -280,3 +280,16 @@ def test_measure_says_an_empty_list_of_steps_is_empty(tmp_path):
 def test_measure_refuses_one_lens_name_given_as_a_string(tmp_path):
     with pytest.raises(TypeError, match="Received: lenses='collapse'"):
         measure_run(tmp_path, "collapse", [1])
+
+
+def test_measure_names_what_config_json_lacks(tmp_path, run_dir):
+    import json
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    record = json.loads((copy / "config.json").read_text())
+    del record["backend"]
+    (copy / "config.json").write_text(json.dumps(record))
+    with pytest.raises(RunFolderError, match="config.json records no backend"):
+        measure_run(copy, ["collapse"], [5])
