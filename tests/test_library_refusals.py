@@ -406,7 +406,7 @@ REFUSED = {
     ),
     "a negative resolvent epsilon": (
         lambda: information.normalized_hsic(X30, X30, epsilon=-1.0),
-        "epsilon must be a finite number >= 0",
+        "epsilon must be a finite number > 0",
     ),
     "a Gram matrix that is not square": (
         lambda: information.kernel_resolvent(np.ones((3, 4), "float32")),
@@ -763,3 +763,91 @@ def test_spectral_entropy_of_bfloat16_weights_matches_float32_to_their_precision
     high = SpectralEntropy(0.1)(w.astype("float32"))
     low = float(to_numpy(keras.ops.cast(low, "float32")))
     assert low == pytest.approx(float(to_numpy(high)), rel=1e-2)
+
+
+# A fourth fuzz (issue 18): arguments of monitors and measures.
+
+
+def test_a_classifier_whose_kernel_is_not_the_read_out_is_refused():
+    model = _classifier()
+    data = (np.zeros((6, 4), "float32"), np.arange(6) % 3)
+    monitor = CollapseMonitor(data, schedule=[1], classifier="features")
+    with pytest.raises(ValueError, match="classifier must name the read-out"):
+        model.fit(*data, epochs=1, verbose=0, callbacks=[monitor])
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: InformationPlaneMonitor(d, estimators="nhsic", seed=-1), "seed"),
+        (lambda d: ComplexityMonitor(d, thresholds=[]), "thresholds must list"),
+        (lambda d: __import__("keras_grok").callbacks.TrainingCheckpoint(
+            "c.npz", every_seconds=-1), "every_seconds"),
+        (lambda d: __import__("keras_grok").callbacks.MeasurementCoordinator("m"),
+         "measures a keras.Model"),
+        (lambda d: __import__(
+            "keras_grok.callbacks.measurement_requests", fromlist=["x"]
+        ).CollapseStatisticsOf("features", 0), "num_classes"),
+        (lambda d: __import__("keras_grok").callbacks.StepProgress(
+            [GrokkingMonitor(d)], keys=["no_such_key"]), "keys must name metrics"),
+    ],
+    ids=["seed", "thresholds", "every_seconds", "coordinator", "num_classes", "keys"],
+)  # fmt: skip
+def test_a_monitor_argument_out_of_range_is_refused_by_name(make, words):
+    data = (np.zeros((30, 4), "float32"), np.arange(30) % 3)
+    with pytest.raises(ValueError, match=words):
+        make(data)
+
+
+def test_a_checkpoint_path_that_is_a_folder_is_refused(tmp_path):
+    from keras_grok.callbacks import TrainingCheckpoint
+
+    with pytest.raises(ValueError, match="not a folder"):
+        TrainingCheckpoint(tmp_path)
+
+
+def test_a_metrics_file_in_a_missing_folder_makes_the_folder(tmp_path):
+    from keras_grok.callbacks import MetricsRecorder
+
+    data = (np.zeros((6, 4), "float32"), np.arange(6) % 3)
+    monitor = GrokkingMonitor(data, schedule=[1])
+    path = tmp_path / "new" / "metrics.csv"
+    recorder = MetricsRecorder(path, [monitor])
+    _classifier().fit(*data, epochs=1, verbose=0, callbacks=[monitor, recorder])
+    assert path.read_text().startswith("step,")
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: information.kernel_resolvent(np.eye(3, dtype="float32"), 0.0),
+         "epsilon"),
+        (lambda: information.hsic_batches(-5), "num_samples"),
+        (lambda: information.kde_mutual_information(
+            np.ones((30, 2), "float32"), np.r_[-1, np.zeros(29, int)]), "labels"),
+        (lambda: lossy_compression.berrett_weights(0, 2), "k must be"),
+        (lambda: __import__("keras_grok.measures.spectral_density", fromlist=["x"])
+         .esd_power_law(None, zero_threshold=-1), "zero_threshold"),
+        (lambda: fourier.excluded_loss(
+            np.zeros((2, 7), "float32"), np.zeros(2, int), 7, "a+b", [1],
+            directions="bogus"), "directions"),
+        (lambda: __import__("keras_grok.analysis.refine", fromlist=["x"])
+         .tolerance(100, 0.01, 0), "steps_per_epoch"),
+        (lambda: __import__("keras_grok.analysis.refine", fromlist=["x"])
+         .tolerance(100, -0.1, 1), "relative"),
+    ],
+    ids=["resolvent", "hsic_batches", "kde labels", "berrett", "esd", "directions",
+         "tolerance epoch", "tolerance relative"],
+)  # fmt: skip
+def test_a_measure_argument_out_of_range_is_refused_by_name(call, words):
+    with pytest.raises(ValueError, match=words):
+        call()
+
+
+def test_an_encoder_cache_that_cannot_be_made_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="cache_dir must be a folder"):
+        lossy_compression.fit_input_encoder(
+            np.zeros((8, 4), "float32"), epochs=1, cache_dir=blocker / "sub"
+        )

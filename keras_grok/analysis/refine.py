@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 from keras_grok.analysis.events import LATE_PHASE_EVENTS, late_phase_events
 from keras_grok.runs.run_folder import merge_rows
+from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
 
 EVENT_LENS = {
     "memorized": "accuracy",
@@ -70,7 +71,10 @@ def _measured_steps(rows: Sequence[dict], metric: str) -> list[int]:
 
 def tolerance(step: int, relative: float, steps_per_epoch: int) -> int:
     """The resolution an event at ``step`` needs: ``max(relative * step, epoch)``."""
-    return max(math.ceil(relative * step), int(steps_per_epoch), 1)
+    step = validate_int_arg(step, "step", minimum=0)
+    relative = validate_float_arg(relative, "relative", allow_minimum=False)
+    steps_per_epoch = validate_int_arg(steps_per_epoch, "steps_per_epoch")
+    return max(math.ceil(relative * step), steps_per_epoch, 1)
 
 
 def refine_events(

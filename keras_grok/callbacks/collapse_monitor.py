@@ -132,7 +132,19 @@ class CollapseMonitor(ScheduledMonitor):
         super().on_train_begin(logs)
         find_layer(self.trained_model, self.layer)  # a clear error up front
         if self.classifier is not None:
-            find_layer(self.trained_model, self.classifier, _CLASSIFIER_HINT)
+            layer = find_layer(self.trained_model, self.classifier, _CLASSIFIER_HINT)
+            kernel = getattr(layer, "kernel", None)
+            if (
+                kernel is None
+                or len(kernel.shape) != 2
+                or (kernel.shape[-1] != self.num_classes)
+            ):
+                shape = None if kernel is None else tuple(kernel.shape)
+                raise ValueError(
+                    "classifier must name the read-out Dense layer, whose kernel "
+                    f"is (features, {self.num_classes} classes). Received: "
+                    f"classifier={self.classifier!r} with kernel of shape {shape}"
+                )
 
     def measure(self, step: int, results: PassResults) -> dict[str, float]:
         values = {}

@@ -18,6 +18,7 @@ from keras_grok.utils.argument_validation import (
     validate_int_arg,
     validate_labelled_pair,
     validate_num_classes,
+    validate_seed,
 )
 
 ESTIMATOR_MIN_SAMPLES = {"nhsic": 2, "compression": 6, "kde": 2}
@@ -156,7 +157,7 @@ class InformationPlaneMonitor(ScheduledMonitor):
                 f"Received: cache_dir={str(cache_dir)!r}, a file"
             )
         self.cache_dir = cache_dir
-        self.seed = int(seed)
+        self.seed = validate_seed(seed) or 0
         self._request = FeaturesOf(layer)
         self._codes: dict[str, np.ndarray] = {}
 

@@ -36,6 +36,11 @@ class MeasurementCoordinator:
     _ATTRIBUTE = "_keras_grok_coordinator"
 
     def __init__(self, model: keras.Model):
+        if not isinstance(model, keras.Model):
+            raise ValueError(
+                "MeasurementCoordinator measures a keras.Model. "
+                f"Received: model={model!r} of type {type(model).__name__}"
+            )
         self.model = model
         self.monitors: list = []
         self.passes_run = 0

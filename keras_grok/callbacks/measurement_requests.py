@@ -29,7 +29,10 @@ import numpy as np
 from keras import ops
 
 from keras_grok.measures import collapse
-from keras_grok.utils.argument_validation import LabelledData
+from keras_grok.utils.argument_validation import (
+    LabelledData,
+    validate_int_arg,
+)
 
 DEVICE_COLLAPSE_METRICS = (
     "nc1",
@@ -176,6 +179,9 @@ class CollapseStatisticsOf(MeasurementRequest):
     layer: str
     num_classes: int
     norm: str = "mean"
+
+    def __post_init__(self):
+        validate_int_arg(self.num_classes, "num_classes")
 
     def width(self, single_chunk: bool) -> int:
         return _STATISTICS + 1 if single_chunk else _STATISTICS

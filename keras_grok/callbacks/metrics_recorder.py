@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import keras
 
@@ -55,6 +56,7 @@ class MetricsRecorder(keras.callbacks.Callback):
         self._file: MetricsFile | None = None
 
     def on_train_begin(self, logs=None):
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # as a checkpoint's
         self._file = MetricsFile(self.path, self.columns)
         self._started = time.perf_counter()
 

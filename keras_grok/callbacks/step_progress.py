@@ -37,6 +37,13 @@ class StepProgress(keras.callbacks.Callback):
             if keys
             else list(dict.fromkeys(k for m in self.monitors for k in m.progress_keys))
         )
+        known = [n for m in self.monitors for n in m.metric_names]
+        unknown = [k for k in self.keys if k not in known]
+        if unknown:
+            raise ValueError(
+                f"keys must name metrics the monitors log: {known}. "
+                f"Received: keys={unknown}"
+            )
 
     def on_train_begin(self, logs=None):
         steps, epochs = self.params.get("steps"), self.params.get("epochs", 1)

@@ -21,6 +21,7 @@ from keras_grok.runs.run_folder import (
     read_checkpoint,
     write_atomic,
 )
+from keras_grok.utils.argument_validation import validate_float_arg
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
@@ -74,7 +75,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     ):
         super().__init__()
         self.path = Path(path)
-        self.every_seconds = float(every_seconds)
+        if self.path.is_dir():
+            raise ValueError(
+                "path must name the checkpoint file (e.g. run/checkpoint.npz), not "
+                f"a folder. Received: path={str(path)!r}, a folder"
+            )
+        self.every_seconds = validate_float_arg(every_seconds, "every_seconds")
         self.elapsed_offset = float(elapsed_offset)
         if not float(history_ratio) > 1 or not float(history_budget_mb) > 0:
             raise ValueError(

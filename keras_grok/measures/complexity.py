@@ -311,8 +311,13 @@ def validate_search_space(
         )
     if not resolution > 1:
         raise ValueError(f"resolution must be > 1. Received: resolution={resolution}")
+    if isinstance(thresholds, (str, bytes)) or not len(thresholds):
+        raise ValueError(
+            "thresholds must list one or more numbers in [0, 1]. "
+            f"Received: thresholds={thresholds!r}"
+        )
     for t in thresholds:
-        if not 0 <= t <= 1:
+        if isinstance(t, (bool, str)) or not 0 <= t <= 1:
             raise ValueError(f"thresholds must lie in [0, 1]. Received: {t}")
     return low, high
 

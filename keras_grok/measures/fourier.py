@@ -452,6 +452,7 @@ def excluded_loss(
         ValueError: ``op`` is not ``a+b`` or ``a-b``, or bad shapes or
             frequencies.
     """
+    validate_choice_arg(directions, "directions", DIRECTIONS)
     logits = ops.convert_to_tensor(logits)
     if component is None:
         component = key_frequency_component(logits, p, op, frequencies, directions)

@@ -31,7 +31,11 @@ from keras_grok.measures.float64 import (
     rows_float64,
     squared_distances,
 )
-from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
+from keras_grok.utils.argument_validation import (
+    validate_class_labels,
+    validate_float_arg,
+    validate_int_arg,
+)
 
 # ---------------------------------------------------------------------------
 # nHSIC
@@ -90,7 +94,7 @@ def kernel_resolvent(gram, epsilon: float = 1e-5):
     shape = tuple(gram.shape)
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"gram must be an (n, n) matrix. Received: shape={shape}")
-    epsilon = validate_float_arg(epsilon, "epsilon")
+    epsilon = validate_float_arg(epsilon, "epsilon", allow_minimum=False)
     n = int(gram.shape[0])
     shifted = gram + (epsilon * n) * ops.eye(n, dtype=gram.dtype)
     return ops.transpose(ops.solve(ops.transpose(shifted), ops.transpose(gram)))
@@ -108,7 +112,7 @@ def linear_resolvent(a, epsilon: float = 1e-5):
         a: ``(n, ...)`` samples, flattened per row.
         epsilon: regularization, scaled by ``n``. Defaults to `1e-5`.
     """
-    epsilon = validate_float_arg(epsilon, "epsilon")
+    epsilon = validate_float_arg(epsilon, "epsilon", allow_minimum=False)
     a = rows_float64(a)
     n, m = int(a.shape[0]), int(a.shape[1])
     ridge = (epsilon * n) * ops.eye(m, dtype=a.dtype)
@@ -167,7 +171,7 @@ def normalized_hsic(
             'other_kernel must be "gaussian" or "linear". '
             f"Received: other_kernel={other_kernel!r}"
         )
-    epsilon = validate_float_arg(epsilon, "epsilon")
+    epsilon = validate_float_arg(epsilon, "epsilon", allow_minimum=False)
     if int(z.shape[0]) != int(other.shape[0]):
         raise ValueError(
             f"z and other must have as many rows. Received: {z.shape[0]} and "
@@ -200,12 +204,9 @@ def hsic_batches(
         passes: random orderings. Defaults to `3`.
         seed: seed of the orderings. Defaults to `0`.
     """
-    if num_samples < 2 or batch_size < 2 or passes < 1:
-        raise ValueError(
-            "nHSIC needs at least 2 samples, batch_size >= 2 and passes >= 1. "
-            f"Received: {num_samples} samples, batch_size={batch_size}, "
-            f"passes={passes}"
-        )
+    num_samples = validate_int_arg(num_samples, "num_samples", minimum=2)
+    batch_size = validate_int_arg(batch_size, "batch_size", minimum=2)
+    passes = validate_int_arg(passes, "passes")
     size = min(batch_size, num_samples)
     rng = np.random.default_rng(seed)
     batches = []
@@ -289,6 +290,7 @@ def kde_mutual_information(
             f"Expected {n} labels, one per row of z. Received: {len(labels)}"
         )
     std = validate_float_arg(std, "std", allow_minimum=False)
+    validate_class_labels(labels, "labels")
     if n <= num_references or num_references < 1:
         raise ValueError(
             "kde_mutual_information needs more samples than references. "

@@ -121,6 +121,7 @@ def berrett_weights(k: int, dim: int) -> np.ndarray:
     Returns:
         ``(k,)`` weights.
     """
+    k, dim = validate_int_arg(k, "k"), validate_int_arg(dim, "dim")
     constraints = dim // 4
     if constraints == 0:
         return np.eye(k)[k - 1]
@@ -300,6 +301,13 @@ def fit_input_encoder(
         )
         cache_dir = os.path.join(home, "keras_grok", "encoders")
     path = os.path.join(cache_dir, f"encoder-{digest.hexdigest()[:24]}.weights.h5")
+    try:  # before the training, not after it
+        os.makedirs(cache_dir, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"cache_dir must be a folder this process can write "
+            f"({error.strerror or error}). Received: cache_dir={str(cache_dir)!r}"
+        ) from None
 
     mean, std = float(x.mean()), float(x.std()) or 1.0
     encoder = _input_encoder(x.shape[1:], code_dim, mean, std, seed)

@@ -30,6 +30,7 @@ from keras import ops
 
 from keras_grok.measures.float64 import float64_scope
 from keras_grok.measures.spectral import as_matrix
+from keras_grok.utils.argument_validation import validate_float_arg
 
 ZERO_THRESHOLD = 1e-5
 """Eigenvalues of ``W^T W`` (squared singular values, before dividing by ``N``)
@@ -205,6 +206,7 @@ def esd_power_law(
     esd_power_law(spectral_density(rng.standard_normal((512, 256)))).alpha  # > 4
     ```
     """
+    zero_threshold = validate_float_arg(zero_threshold, "zero_threshold")
     n = density.shape[0]
     eigenvalues = density.eigenvalues
     return fit_power_law(eigenvalues[eigenvalues * n > zero_threshold])

@@ -188,7 +188,9 @@ def _parse_step_string(spec: str):
             if len(stride) > 1 or (stride and stride[0] < 1) or stop < start:
                 raise ValueError
             return range(start, stop + 1, stride[0] if stride else 1)
-        return [int(v) for v in spec.split(",") if v.strip()]
+        if not spec.strip():
+            return []  # no step: refused below
+        return [int(v) for v in spec.split(",")]  # an empty item is refused
     except ValueError:
         raise ValueError(
             "steps must be START:STOP:STRIDE (STOP included), a list A,B,C or one "
