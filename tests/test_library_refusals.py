@@ -851,3 +851,71 @@ def test_an_encoder_cache_that_cannot_be_made_is_refused_before_training(tmp_pat
         lossy_compression.fit_input_encoder(
             np.zeros((8, 4), "float32"), epochs=1, cache_dir=blocker / "sub"
         )
+
+
+def test_a_damaged_lock_pid_counts_as_no_owner():
+    from keras_grok.runs.folder_lock import is_alive
+
+    for pid in (-1, 0, 2**30, 2**70):
+        assert is_alive(pid) is False, pid
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch", reason="torch runs one step per call"
+)
+def test_a_model_running_several_steps_per_call_is_warned_about():
+    model = _classifier()
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=3,
+    )
+    data = (np.zeros((12, 4), "float32"), np.arange(12) % 3)
+    with pytest.warns(UserWarning, match="steps_per_execution=3"):
+        model.fit(
+            *data, batch_size=2, epochs=1, verbose=0,
+            callbacks=[GrokkingMonitor(data, schedule="every:1")],
+        )  # fmt: skip
+
+
+def test_an_adaptive_level_outside_accuracy_is_refused():
+    from keras_grok.callbacks.schedule import AdaptiveSchedule
+
+    with pytest.raises(ValueError, match=r"levels\['test_accuracy'\]"):
+        AdaptiveSchedule(100, levels={"test_accuracy": 2.0})
+
+
+def test_a_recorder_of_a_monitor_left_out_of_the_fit_says_so(tmp_path):
+    from keras_grok.callbacks import MetricsRecorder
+
+    data = (np.zeros((6, 4), "float32"), np.arange(6) % 3)
+    monitor = GrokkingMonitor(data, schedule=[1])
+    recorder = MetricsRecorder(tmp_path / "m.csv", [monitor])
+    with pytest.raises(ValueError, match="GrokkingMonitor is not among"):
+        _classifier().fit(*data, epochs=1, verbose=0, callbacks=[recorder])
+
+
+def test_an_unknown_lens_and_mismatched_statistics_are_refused_by_name():
+    from keras_grok.measures.collapse_statistics import merge_collapse_statistics
+    from keras_grok.runs.lenses import lens_monitor
+
+    with pytest.raises(ValueError, match="lens must be one of"):
+        lens_monitor("bogus", None)
+    with pytest.raises(ValueError, match=r"r_a and r_b must be square"):
+        information.hsic_trace(np.eye(3), np.eye(4))
+    rng = np.random.default_rng(0)
+    a = collapse.collapse_statistics((rng.normal(size=(9, 2)), np.arange(9) % 3), 3)
+    b = collapse.collapse_statistics((rng.normal(size=(8, 2)), np.arange(8) % 2), 2)
+    with pytest.raises(ValueError, match="same classes and feature dimension"):
+        merge_collapse_statistics(a, b)
+
+
+def test_variable_values_are_read_without_numpy_2_warnings():
+    import warnings
+
+    from keras_grok.utils.variable_values import variable_numpy
+
+    variable = keras.Variable(np.arange(3.0, dtype="float32"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(variable_numpy(variable), [0.0, 1.0, 2.0])

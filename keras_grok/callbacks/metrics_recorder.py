@@ -59,8 +59,23 @@ class MetricsRecorder(keras.callbacks.Callback):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # as a checkpoint's
         self._file = MetricsFile(self.path, self.columns)
         self._started = time.perf_counter()
+        self._checked = False
 
     def on_train_batch_begin(self, batch, logs=None):
+        if not self._checked:  # every callback of the fit has begun by now
+            self._checked = True
+            absent = [
+                type(m).__name__
+                for m in self.monitors
+                if getattr(m, "_trained_model", None) is None
+            ]
+            if absent:
+                raise ValueError(
+                    "MetricsRecorder writes what its monitors measure, and "
+                    f"{', '.join(absent)} is not among this fit's callbacks: pass "
+                    "every monitor to fit(callbacks=[...]) too. Received: monitors "
+                    "not in the fit"
+                )
         self._flush()
 
     def on_epoch_end(self, epoch, logs=None):

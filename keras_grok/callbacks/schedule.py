@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
+from keras_grok.utils.argument_validation import (
+    ACCURACY_LEVEL,
+    validate_float_arg,
+    validate_int_arg,
+)
 
 NEVER = 2**62  # "no further measurement": beyond any run's last step
 
@@ -111,6 +115,13 @@ class AdaptiveSchedule:
                 "AdaptiveSchedule needs tolerance > 0 and near >= 0. Received: "
                 f"tolerance={self.tolerance}, near={self.near}"
             )
+        if not isinstance(self.levels, Mapping) or not self.levels:
+            raise ValueError(
+                "levels must map one or more metric names to the level each must "
+                f"reach. Received: levels={self.levels!r}"
+            )
+        for name, level in self.levels.items():
+            ACCURACY_LEVEL.validate(level, f"levels[{name!r}]")
 
     def next_after(self, step: int, history: Sequence[dict] = ()) -> int:
         """The next step to measure at, after ``step``, from the measured history."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 
 import keras
 
@@ -25,6 +26,7 @@ from keras_grok.callbacks.measurement_requests import PassResults, Request
 from keras_grok.callbacks.schedule import NEVER, ScheduleSpec, resolve_schedule
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import LabelledData, validate_int_arg
+from keras_grok.utils.variable_values import variable_numpy
 
 _UNKNOWN_LENGTH_STEPS = 2**31 - 1
 
@@ -34,7 +36,11 @@ def current_step(model: keras.Model) -> int:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return 0
-    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+    return _as_int(optimizer.iterations)
+
+
+def _as_int(variable) -> int:
+    return int(variable_numpy(variable).item())
 
 
 class ScheduledMonitor(keras.callbacks.Callback):
@@ -151,6 +157,15 @@ class ScheduledMonitor(keras.callbacks.Callback):
         self._steps_per_execution = int(
             getattr(self._trained_model, "steps_per_execution", 1) or 1
         )
+        if self._steps_per_execution > 1:
+            warnings.warn(
+                f"{type(self).__name__}: the model runs steps_per_execution="
+                f"{self._steps_per_execution} steps per call, so callbacks see it "
+                f"only every {self._steps_per_execution} steps: scheduled steps in "
+                "between are not measured. Compile with steps_per_execution=1 to "
+                "measure every scheduled step.",
+                stacklevel=2,
+            )
         self._coordinator = MeasurementCoordinator.of(self._trained_model)
         self._coordinator.attach(self, self.params)
         # The next step follows from the last measured one, as it did when that

@@ -22,6 +22,7 @@ from keras_grok.runs.run_folder import (
     write_atomic,
 )
 from keras_grok.utils.argument_validation import validate_float_arg
+from keras_grok.utils.variable_values import variable_numpy
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
@@ -211,4 +212,4 @@ def random_states(model: keras.Model) -> list:
 
 
 def _numpy(variable) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(variable.value))
+    return variable_numpy(variable)

@@ -183,6 +183,12 @@ def merge_collapse_statistics(
     """
     if (a.scatter is None) != (b.scatter is None):
         raise ValueError("Both statistics must track the scatter, or neither.")
+    if tuple(a.means.shape) != tuple(b.means.shape):
+        raise ValueError(
+            "Both statistics must be of the same classes and feature dimension "
+            f"(K, d). Received: means of shapes {tuple(a.means.shape)} and "
+            f"{tuple(b.means.shape)}"
+        )
     total = a.counts + b.counts
     safe_total = ops.maximum(total, 1.0)
     delta = b.means - a.means

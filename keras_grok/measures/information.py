@@ -218,6 +218,12 @@ def hsic_batches(
 
 def hsic_trace(r_a, r_b) -> float:
     """``tr(R_a R_b)`` without forming the product."""
+    shape_a, shape_b = tuple(r_a.shape), tuple(r_b.shape)
+    if len(shape_a) != 2 or shape_a[0] != shape_a[1] or shape_a != shape_b:
+        raise ValueError(
+            "r_a and r_b must be square matrices of one shape (n, n), one row per "
+            f"sample. Received: shapes {shape_a} and {shape_b}"
+        )
     return float(ops.convert_to_numpy(ops.sum(r_a * ops.transpose(r_b))))
 
 

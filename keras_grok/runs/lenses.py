@@ -19,6 +19,7 @@ from keras_grok.callbacks import (
     FourierMonitor,
     InformationPlaneMonitor,
 )
+from keras_grok.utils.argument_validation import validate_choice_arg
 
 LENSES = ("accuracy", "collapse", "fourier", "information", "complexity")
 """The lenses ``measure_run`` knows; ``accuracy`` is always measured."""
@@ -51,6 +52,7 @@ def lens_monitor(lens: str, context: LensContext, fourier_keys=RECORDED):
         "information": InformationPlaneMonitor,
         "complexity": ComplexityMonitor,
     }
+    validate_choice_arg(lens, "lens", tuple(kinds))
     own = next((m for m in context.monitors if type(m) is kinds[lens]), None)
     if lens == "fourier":
         return fourier_monitor(own, context, fourier_keys)
