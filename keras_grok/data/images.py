@@ -97,11 +97,14 @@ def load_images(
         name: ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` or ``"digits"``.
         train_size: number of training images; None means the set's default
             (1,000; 300 for digits). Defaults to `None`.
-        test_size: number of test images (the first ones); None means all.
-            Defaults to `None`.
-        stratified: draw the training subset class by class. Defaults to `False`.
-        normalize: apply ``(x - mean_c) / std_c`` with the set's constants;
-            otherwise pixels are scaled to [0, 1]. Defaults to `True`.
+        test_size: number of test images (the first ones), at most the test
+            split's; None means all. Defaults to `None`.
+        stratified: draw the training subset class by class (``train_size``
+            must then be at least the number of classes). Defaults to `False`.
+        normalize: standardize each channel, ``(x - mean_c) / std_c`` with the
+            set's constants, on pixels scaled to [0, 1]; False: the pixels
+            scaled to [0, 1] only (divided by 255; by 16 for digits), not
+            standardized. Defaults to `True`.
         data_format: ``"channels_last"`` or ``"channels_first"``; None means
             ``keras.config.image_data_format()``. Defaults to `None`.
         data_dir: where prepared TFDS data lives; None means ``$TFDS_DATA_DIR``,
@@ -130,6 +133,8 @@ def load_images(
     )
     if test_size is not None:
         test_size = validate_int_arg(test_size, "test_size", minimum=1)
+    check_stratified_size(stratified, train_size, source.num_classes)
+    _check_flag(normalize, "normalize")
 
     if source.tfds_name is None:
         x_pool, y_pool, x_test, y_test = _digits()
@@ -145,6 +150,7 @@ def load_images(
         y_pool, train_size, source.num_classes, stratified, description
     )
     if test_size is not None:
+        check_test_size(test_size, len(y_test), f"{name} has {len(y_test)} test images")
         x_test, y_test = x_test[:test_size], y_test[:test_size]
 
     def prepare(x: np.ndarray) -> np.ndarray:
@@ -165,6 +171,36 @@ def load_images(
         y_test=y_test.astype(np.int32),
         num_classes=source.num_classes,
     )
+
+
+def check_stratified_size(stratified, train_size: int, num_classes: int) -> None:
+    """Refuses a stratified subset smaller than the number of classes.
+
+    Raises:
+        TypeError: ``stratified`` is not a bool.
+        ValueError: ``stratified`` and ``train_size < num_classes`` (some class
+            would get no example).
+    """
+    _check_flag(stratified, "stratified")
+    if stratified and train_size < num_classes:
+        raise ValueError(
+            f"a stratified subset takes at least one example of each of the "
+            f"{num_classes} classes: train_size must be >= {num_classes}. "
+            f"Received: train_size={train_size}"
+        )
+
+
+def check_test_size(test_size: int, available: int, description: str) -> None:
+    """Refuses a ``test_size`` above the ``available`` test examples.
+
+    Raises:
+        ValueError: naming ``description`` (e.g. "digits has 497 test images").
+    """
+    if test_size > available:
+        raise ValueError(
+            f"{description}; test_size must be at most {available}. "
+            f"Received: test_size={test_size}"
+        )
 
 
 def training_subset(
@@ -210,6 +246,11 @@ def stratified_indices(labels: np.ndarray, size: int, num_classes: int) -> np.nd
             )
         chosen.append(members[: per_class[c]])
     return np.sort(np.concatenate(chosen))
+
+
+def _check_flag(value, name: str) -> None:
+    if not (isinstance(value, (bool, np.bool_)) or value in (0, 1)):
+        raise TypeError(f"{name} must be True or False. Received: {name}={value!r}")
 
 
 def _source(name: str) -> ImageSource:

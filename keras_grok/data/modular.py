@@ -60,11 +60,17 @@ def _is_prime(n: int) -> bool:
 
 
 def canonical_operation(op: str) -> str:
-    """Returns the canonical name of ``op`` (``"+"`` -> ``"a+b"``), or raises."""
-    name = _ALIASES.get(op, op)
+    """Returns the canonical name of ``op`` (``"+"`` -> ``"a+b"``), or raises.
+
+    Raises:
+        ValueError: ``op`` is not one of ``OPERATIONS`` or their aliases.
+    """
+    name = _ALIASES.get(op, op) if isinstance(op, str) else None
     if name not in OPERATIONS:
         allowed = ", ".join(list(OPERATIONS) + list(_ALIASES))
-        raise ValueError(f"Unknown operation op={op!r}. Allowed: {allowed}.")
+        raise ValueError(
+            f"Unknown operation op={op!r}. Allowed: {allowed}. Received: op={op!r}"
+        )
     return name
 
 

@@ -21,8 +21,13 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_grok.data.images import training_subset
+from keras_grok.data.images import (
+    check_stratified_size,
+    check_test_size,
+    training_subset,
+)
 from keras_grok.data.tfds_source import read_split
+from keras_grok.utils.argument_validation import validate_int_arg
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ def load_text(
         name: ``"sst2"``, ``"trec"`` or ``"ag_news"``.
         train_size: number of training texts (the first ones, or the first
             ``train_size // K`` of each class if ``stratified``). Defaults to `1000`.
-        test_size: number of test texts (the first ones); None means all.
+        test_size: number of test texts (the first ones), at most the test
+            split's; None means all.
             Defaults to `None`.
         stratified: draw the training subset class by class. Defaults to `False`.
         max_length: tokens per text, padded or cut. Defaults to `128`.
@@ -107,18 +113,27 @@ def load_text(
     split.x_train.shape  # (1000, 128)
     ```
     """
-    if name not in TEXT_DATASETS:
+    if not isinstance(name, str) or name not in TEXT_DATASETS:
         raise ValueError(
-            f"Unknown text data set {name!r}. Allowed: {', '.join(TEXT_DATASETS)}."
+            f"Unknown text data set {name!r}. Allowed: {', '.join(TEXT_DATASETS)}. "
+            f"Received: name={name!r}"
         )
     source = TEXT_DATASETS[name]
     for key, value in (("train_size", train_size), ("max_length", max_length)):
-        if int(value) < 1:
-            raise ValueError(f"{key} must be >= 1. Received: {key}={value}")
-    if test_size is not None and int(test_size) < 1:
-        raise ValueError(
-            f"test_size must be >= 1 or None. Received: test_size={test_size}"
-        )
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or value < 1
+        ):
+            raise ValueError(
+                f"{key} must be >= 1, an integer. Received: {key}={value!r}"
+            )
+    train_size, max_length = int(train_size), int(max_length)
+    if test_size is not None:
+        test_size = validate_int_arg(test_size, "test_size")
+    if max_tokens is not None:
+        validate_int_arg(max_tokens, "max_tokens")
+    check_stratified_size(stratified, train_size, source.num_classes)
     keys = (*source.text_keys, source.label_key)
     train = "train" if stratified else f"train[:{train_size}]"
     test = source.test_split
@@ -126,6 +141,8 @@ def load_text(
         test = f"{test}[:{test_size}]"
     *train_texts, y_pool = read_split(source.tfds_name, train, keys, data_dir)
     *test_texts, y_test = read_split(source.tfds_name, test, keys, data_dir)
+    if test_size is not None:
+        check_test_size(test_size, len(y_test), f"{name} has {len(y_test)} test texts")
     description = f"{name} has {len(y_pool)} training texts"
     index = training_subset(
         y_pool, train_size, source.num_classes, stratified, description

@@ -177,9 +177,11 @@ def schedule_length(spec, total_steps: int) -> int:
     """Measurements a schedule spec lists over ``total_steps`` (adaptive: at most).
 
     Raises:
-        ValueError: a geometric ratio that is not finite, or so near 1 that
-            listing it would enumerate more than ``MAX_SCHEDULE_TERMS`` powers.
+        ValueError: ``total_steps`` not an integer >= 1, a geometric ratio that
+            is not finite, or so near 1 that listing it would enumerate more
+            than ``MAX_SCHEDULE_TERMS`` powers.
     """
+    total_steps = validate_int_arg(total_steps, "total_steps")
     if not isinstance(spec, str):
         return 0  # a Schedule or a list: already listed
     name, _, argument = spec.partition(":")
@@ -304,11 +306,19 @@ def check_every_class(labels: Mapping[str, np.ndarray], num_classes: int) -> Non
 
 
 def check_device_count(devices) -> None:
-    """A count of devices (``devices=N``) is at most the devices here."""
-    count = devices
-    if isinstance(devices, str) and devices.strip().isdigit():
-        count = int(devices.strip())
-    if isinstance(count, bool) or not isinstance(count, int):
+    """A ``devices`` setting parses and a count (``devices=N``) is at most the
+    devices here.
+
+    Accepts what ``keras_grok.runs.distribution.parse_devices`` does: ``""``
+    (one device), ``"all"``, or a number of devices >= 1 (an int or its string).
+
+    Raises:
+        ValueError: any other value, or more devices than there are here.
+    """
+    from keras_grok.runs.distribution import parse_devices  # imports Keras
+
+    count = parse_devices(devices)
+    if not isinstance(count, int):
         return
     import keras  # the backend is chosen by now
 

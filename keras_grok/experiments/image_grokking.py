@@ -87,7 +87,26 @@ def estimators(config: dict) -> tuple[str, ...]:
 
 
 def validate_image_config(config: dict) -> None:
-    """Raises ValueError for a config this recipe cannot run."""
+    """Raises ValueError for a config this recipe cannot run.
+
+    Every key of ``IMAGE_CONFIG`` is required (a recipe's config holds them
+    all); a missing one is refused by name.
+
+    Raises:
+        TypeError: ``config`` is not a dict.
+        ValueError: a missing key or a value this recipe cannot run (the
+            message names the key).
+    """
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"config must be a dict. Received: config of type {type(config).__name__}"
+        )
+    missing = [key for key in IMAGE_CONFIG if key not in config]
+    if missing:
+        raise ValueError(
+            f"config lacks the key(s) {', '.join(map(repr, missing))} of "
+            f"IMAGE_CONFIG. Received: config keys {sorted(map(str, config))}"
+        )
     check_training(config)
     check_choice(config, "dataset", IMAGE_DATASETS)
     check_choice(config, "model", IMAGE_MODELS)

@@ -34,8 +34,12 @@ from pathlib import Path
 SUMMARY_KEYS = ("memorized_at", "generalized_at", "final_test_accuracy", "wall_time_s")
 
 
-class RecipeError(Exception):
-    """A problem with a recipe or its settings, shown to the user as one line."""
+class RecipeError(ValueError):
+    """A problem with a recipe or its settings, shown to the user as one line.
+
+    A ``ValueError``, so that library users catch it as one; the command line
+    catches it first, by name.
+    """
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class Recipe:
                 continue
             try:
                 step(config)
+            except RecipeError:
+                raise  # already one line for the user, as it was
             except ValueError as error:
                 raise RecipeError(f"invalid config: {error}") from None
 
@@ -134,9 +140,25 @@ def apply_overrides(defaults: dict, overrides: list[str]) -> dict:
     Raises:
         RecipeError: an item is not ``key=value``, names an unknown key, or its value
             does not parse as the default's type.
+        TypeError: ``defaults`` not a dict or ``overrides`` not a list of strings.
     """
+    if not isinstance(defaults, dict):
+        raise TypeError(
+            f"defaults must be a dict. Received: defaults of type "
+            f"{type(defaults).__name__}"
+        )
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, (list, tuple)):
+        raise TypeError(
+            f"overrides must be a list of key=value strings. Received: "
+            f"overrides={overrides!r}"
+        )
     config = dict(defaults)
     for item in overrides:
+        if not isinstance(item, str):
+            raise TypeError(
+                f"each override must be a key=value string. Received: {item!r} in "
+                "overrides"
+            )
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:

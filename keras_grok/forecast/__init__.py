@@ -114,8 +114,9 @@ def forecast(
     step = validate_int_arg(step, "step", minimum=max(first, 1))
     if step > last:
         raise ValueError(
-            f"step must be at most the last measured step ({last}): what happened "
-            f"after it is not in the rows. Received: step={step}"
+            f"step must be at most the last measured step ({last}, the largest "
+            f"step of the {len(rows)} rows given): what happened after it is not "
+            f"in the rows. Received: step={step}"
         )
     if budget is not None:
         budget = validate_int_arg(budget, "budget")

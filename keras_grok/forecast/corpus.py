@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_grok.data.modular import canonical_operation
 from keras_grok.experiments.image_grokking import IMAGE_CONFIG, IMAGE_RECIPE
 from keras_grok.experiments.recipe import load_recipe
 from keras_grok.forecast.evaluation import RunRecord
 from keras_grok.runs.run_folder import RunFolder
 from keras_grok.sweeps.sweep import SweepRun, cli_command
+from keras_grok.utils.argument_validation import validate_seed
 
 MODULAR_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "modadd.py"
 """The recipe of the corpus's modular runs, in the source checkout of this package."""
@@ -80,7 +82,39 @@ class CorpusRun:
 def corpus_runs(
     ops: Sequence[str] = MODULAR_OPS, seeds: Sequence[int] = SEEDS
 ) -> list[CorpusRun]:
-    """Every run of the corpus: modular ``ops`` x settings x seeds, then digits."""
+    """Every run of the corpus: modular ``ops`` x settings x seeds, then digits.
+
+    Args:
+        ops: distinct operations of ``keras_grok.data.modular.OPERATIONS`` (or
+            their aliases); may be empty (digits runs only).
+            Defaults to `MODULAR_OPS`.
+        seeds: one or more distinct seeds, integers in ``[0, 2**32 - 1]``.
+            Defaults to `SEEDS`.
+
+    Raises:
+        TypeError: ``ops`` or ``seeds`` not a sequence (a string is not one).
+        ValueError: an unknown operation, a bad seed, no seed, or a value
+            listed twice (its runs would share a folder).
+    """
+    for name, values in (("ops", ops), ("seeds", seeds)):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise TypeError(f"{name} must be a list. Received: {name}={values!r}")
+    for op in ops:
+        canonical_operation(op)
+    if not seeds:
+        raise ValueError(
+            f"seeds must list one or more seeds. Received: seeds={seeds!r}"
+        )
+    for seed in seeds:
+        if validate_seed(seed, "seeds") is None:
+            raise ValueError(f"seeds must hold integers. Received: seeds={seeds!r}")
+    canonical = [canonical_operation(op) for op in ops]
+    for name, values in (("ops", canonical), ("seeds", [int(s) for s in seeds])):
+        if len(set(values)) != len(values):
+            raise ValueError(
+                f"{name} must list distinct values. Received: "
+                f"{name}={ops if name == 'ops' else seeds!r}"
+            )
     runs = []
     for op in ops:
         for train_fraction, weight_decay, learning_rate in MODULAR_SETTINGS:

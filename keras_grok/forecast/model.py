@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -288,12 +288,22 @@ def fit_forecaster(
         ridge: L2 penalty on the standardized weights. Defaults to `1e-2`.
         info: stored with the coefficients (e.g. the corpus it was fitted on).
         weights: each example's weight in the likelihood (e.g. 1 / its run's
-            number of examples, so that every run counts once); None: 1 each.
+            number of examples, so that every run counts once), each finite and
+            >= 0, not all 0; None: 1 each.
+
+    Raises:
+        ValueError: ``ridge`` or a ``weights`` entry negative or not finite,
+            or examples that cannot be fitted (the message names the argument).
+        TypeError: ``info`` not a dict.
     """
+    ridge = validate_float_arg(ridge, "ridge")
+    if info is not None and not isinstance(info, Mapping):
+        raise TypeError(
+            f"info must be a dict or None. Received: info of type {type(info).__name__}"
+        )
     x, steps, known, y, weight = _examples(
         signals, steps, generalized_at, budgets, weights
     )
-    ridge = validate_float_arg(ridge, "ridge")
     n = len(x)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_grok.layers.position_embedding import _initializer
+
 
 @keras.saving.register_keras_serializable(package="keras_grok")
 class ClassToken(keras.layers.Layer):
@@ -20,6 +22,9 @@ class ClassToken(keras.layers.Layer):
         initializer: initializer of the ``(dim,)`` token.
             Defaults to `RandomNormal(stddev=0.02)`.
 
+    Raises:
+        ValueError: ``initializer`` is not one Keras can interpret.
+
     Example:
     ```python
     patches = keras.Input((49, 128))
@@ -33,14 +38,17 @@ class ClassToken(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.initializer = keras.initializers.get(
-            initializer or keras.initializers.RandomNormal(stddev=0.02)
+        self.initializer = _initializer(
+            keras.initializers.RandomNormal(stddev=0.02)
+            if initializer is None
+            else initializer
         )
 
     def build(self, input_shape):
-        if len(input_shape) != 3:
+        if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(
-                "ClassToken prepends a token to (batch, length, dim) sequences. "
+                "ClassToken prepends a token to (batch, length, dim) sequences "
+                "of a known dim. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
         self.token = self.add_weight(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -18,6 +19,10 @@ class PositionEmbedding(keras.layers.Layer):
         initializer: initializer of the ``(max_length, dim)`` table.
             Defaults to `"random_normal"`.
 
+    Raises:
+        ValueError: ``max_length`` is not an integer >= 1, or ``initializer``
+            is not one Keras can interpret.
+
     Example:
     ```python
     tokens = keras.Input((4,), dtype="int32")
@@ -28,12 +33,17 @@ class PositionEmbedding(keras.layers.Layer):
 
     def __init__(self, max_length: int, initializer="random_normal", **kwargs):
         super().__init__(**kwargs)
-        if int(max_length) < 1:
+        if (
+            isinstance(max_length, bool)
+            or not isinstance(max_length, (int, np.integer))
+            or max_length < 1
+        ):
             raise ValueError(
-                f"max_length must be >= 1. Received: max_length={max_length}"
+                "max_length must be >= 1, an integer. "
+                f"Received: max_length={max_length!r}"
             )
         self.max_length = int(max_length)
-        self.initializer = keras.initializers.get(initializer)
+        self.initializer = _initializer(initializer)
 
     def build(self, input_shape):
         length = input_shape[-2] if len(input_shape) >= 3 else None
@@ -63,3 +73,14 @@ class PositionEmbedding(keras.layers.Layer):
             initializer=keras.initializers.serialize(self.initializer),
         )
         return config
+
+
+def _initializer(initializer):
+    """``keras.initializers.get(initializer)``, its refusal naming the argument."""
+    try:
+        return keras.initializers.get(initializer)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"initializer must be a Keras initializer, its name or its config "
+            f"({error}). Received: initializer={initializer!r}"
+        ) from None

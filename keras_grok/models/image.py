@@ -15,6 +15,7 @@ from keras_grok import losses as grok_losses  # a module: see utils/registration
 from keras_grok.models.image_cnn import toy_cnn
 from keras_grok.models.image_mlp import toy_mlp
 from keras_grok.models.image_transformer import patch_transformer
+from keras_grok.models.model_utils import check_config_keys
 from keras_grok.models.resnet import resnet18
 from keras_grok.utils.argument_validation import validate_choice_arg
 
@@ -26,6 +27,8 @@ IMAGE_MODELS = {
 }
 IMAGE_LOSSES = ("mse_sum", "cross_entropy")
 OPTIMIZERS = ("adamw", "sgd")
+_KEYS = ("model", "init_scale", "init", "seed", "optimizer", "learning_rate",
+    "weight_decay", "loss")  # fmt: skip
 
 
 def build_image_model(
@@ -47,7 +50,8 @@ def build_image_model(
             ``init_scale``, ``init`` (``"torch"`` or ``"keras"``), ``seed``,
             ``optimizer`` (one of ``OPTIMIZERS``), ``learning_rate``,
             ``weight_decay`` and ``loss`` (one of ``IMAGE_LOSSES``). Other keys
-            are ignored.
+            are ignored. Every key is required (``hidden`` for the MLP only);
+            no defaults are filled in.
         input_shape: shape of one image, in Keras' image data format.
         num_classes: number of classes K.
 
@@ -56,7 +60,8 @@ def build_image_model(
 
     Raises:
         ValueError: if ``model``, ``optimizer`` or ``loss`` is not one of the
-            allowed values.
+            allowed values, or a key is missing (the message names it).
+        TypeError: ``config`` is not a dict.
 
     Example:
     ```python
@@ -66,6 +71,9 @@ def build_image_model(
     model = build_image_model(config, (28, 28, 1), 10)
     ```
     """
+    check_config_keys(config, _KEYS, "build_image_model")
+    if config["model"] == "mlp":
+        check_config_keys(config, ("hidden",), "model='mlp'")
     for key, allowed in (
         ("model", tuple(IMAGE_MODELS)),
         ("optimizer", OPTIMIZERS),

@@ -8,10 +8,18 @@ the dense layers. Images follow ``keras.config.image_data_format()``, as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 
 from keras_grok.models.init_scale import initializers, scale_weights
-from keras_grok.models.model_utils import image_channels, layer_seed
+from keras_grok.models.model_utils import (
+    check_input_shape,
+    image_channels,
+    image_sides,
+    layer_seed,
+)
+from keras_grok.utils.argument_validation import validate_int_arg, validate_seed
 
 
 def toy_cnn(
@@ -39,11 +47,39 @@ def toy_cnn(
             Defaults to `"torch"`.
         seed: seed of the initializers, or None. Defaults to `None`.
 
+    Raises:
+        ValueError: ``input_shape`` not 3 integers >= 1 or too small for the
+            convolutions, or ``num_classes``, ``dense`` or a ``filters`` entry
+            not an integer >= 1 (each message names the argument).
+        TypeError: ``filters`` not a sequence.
+
     Example:
     ```python
     model = toy_cnn((28, 28, 1), 10, init_scale=8.0)
     ```
     """
+    input_shape = check_input_shape(input_shape)
+    validate_int_arg(num_classes, "num_classes")
+    validate_int_arg(dense, "dense")
+    validate_seed(seed)
+    if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence):
+        raise TypeError(
+            "filters must be a sequence of convolution widths, e.g. (16, 32). "
+            f"Received: filters={filters!r}"
+        )
+    if not filters:
+        raise ValueError(
+            f"filters must list at least one width. Received: filters={filters!r}"
+        )
+    for width in filters:
+        validate_int_arg(width, "filters")
+    smallest = 2 * len(filters) + 2  # each 3x3 "valid" conv takes 2, the pool 2
+    if min(image_sides(input_shape)) < smallest:
+        raise ValueError(
+            f"input_shape's height and width must be >= {smallest} for "
+            f"{len(filters)} 3x3 convolutions and a 2x2 max-pool. "
+            f"Received: input_shape={input_shape!r}"
+        )
     inputs = keras.Input(tuple(input_shape), name="images")
     x = inputs
     channels = image_channels(input_shape)

@@ -14,7 +14,8 @@ import math
 import keras
 
 from keras_grok.models.init_scale import initializers, scale_weights
-from keras_grok.models.model_utils import layer_seed
+from keras_grok.models.model_utils import check_input_shape, layer_seed
+from keras_grok.utils.argument_validation import validate_int_arg, validate_seed
 
 
 def toy_mlp(
@@ -43,16 +44,22 @@ def toy_mlp(
         seed: seed of the initializers, or None for Keras' global seed.
             Defaults to `None`.
 
+    Raises:
+        ValueError: ``input_shape`` not integers >= 1, ``num_classes``,
+            ``hidden`` or ``depth`` not an integer >= 1, or a bad ``seed``,
+            ``init_scale`` or ``init`` (each message names the argument).
+
     Example:
     ```python
     model = toy_mlp((28, 28, 1), 10, init_scale=8.0, seed=0)
     model.get_layer("features").output.shape  # (None, 200)
     ```
     """
-    if depth < 1 or hidden < 1:
-        raise ValueError(
-            f"depth and hidden must be >= 1. Received: depth={depth}, hidden={hidden}"
-        )
+    input_shape = check_input_shape(input_shape, rank=None)
+    validate_int_arg(num_classes, "num_classes")
+    validate_int_arg(hidden, "hidden")
+    validate_int_arg(depth, "depth")
+    validate_seed(seed)
     inputs = keras.Input(tuple(input_shape), name="images")
     x = keras.layers.Flatten(name="flatten")(inputs)
     fan_in = math.prod(input_shape)

@@ -13,7 +13,13 @@ import keras
 from keras_grok.layers.class_token import ClassToken
 from keras_grok.layers.position_embedding import PositionEmbedding
 from keras_grok.models.init_scale import initializers, scale_weights
-from keras_grok.models.model_utils import image_channels, layer_seed
+from keras_grok.models.model_utils import (
+    check_input_shape,
+    image_channels,
+    image_sides,
+    layer_seed,
+)
+from keras_grok.utils.argument_validation import validate_int_arg, validate_seed
 
 
 def patch_transformer(
@@ -51,17 +57,35 @@ def patch_transformer(
             global seed (``keras.utils.set_random_seed``; a seeded initializer
             would give its query, key and value the same start). Defaults to `None`.
 
+    Raises:
+        ValueError: ``input_shape`` not 3 integers >= 1, an image side not
+            divisible by ``patch_size``, ``d_model`` not divisible by
+            ``num_heads``, or a size not an integer >= 1 (each message names
+            the argument).
+
     Example:
     ```python
     model = patch_transformer((28, 28, 1), 10)  # 49 patches + CLS
     ```
     """
+    input_shape = check_input_shape(input_shape)
+    for name, value in (
+        ("num_classes", num_classes),
+        ("patch_size", patch_size),
+        ("d_model", d_model),
+        ("num_heads", num_heads),
+        ("ffn", ffn),
+    ):
+        validate_int_arg(value, name)
+    validate_seed(seed)
     channels_first = keras.config.image_data_format() == "channels_first"
-    sides = input_shape[1:] if channels_first else input_shape[:2]
+    sides = image_sides(input_shape)
     if any(side % patch_size for side in sides) or d_model % num_heads:
         raise ValueError(
-            f"image sides {tuple(sides)} must be divisible by patch_size={patch_size}"
-            f" and d_model={d_model} by num_heads={num_heads}"
+            f"image sides {tuple(sides)} must be divisible by patch_size="
+            f"{patch_size} and d_model={d_model} by num_heads={num_heads}. "
+            f"Received: input_shape={input_shape!r}, patch_size={patch_size!r}, "
+            f"d_model={d_model!r}, num_heads={num_heads!r}"
         )
     num_patches = (sides[0] // patch_size) * (sides[1] // patch_size)
     inputs = keras.Input(tuple(input_shape), name="images")

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import keras
 
+from keras_grok.models.model_utils import check_config_keys
 from keras_grok.models.modular_mlp import modular_mlp
 from keras_grok.models.modular_transformer import modular_transformer
 from keras_grok.utils.argument_validation import validate_choice_arg
 
 MODULAR_MODELS = ("mlp", "transformer")
+_MODEL_KEYS = {"mlp": ("embed_dim", "hidden"), "transformer": ("embed_dim",
+    "transformer_layers")}  # fmt: skip
 
 
 def build_modular_model(config: dict, vocab_size: int, num_classes: int) -> keras.Model:
@@ -33,7 +36,10 @@ def build_modular_model(config: dict, vocab_size: int, num_classes: int) -> kera
             defaults to `1`), ``transformer_layers`` (transformer blocks),
             ``causal`` (transformer attention mask, optional, defaults to
             `False`: paper B's model), ``learning_rate``, ``weight_decay`` and
-            ``beta_2``. Other keys are ignored.
+            ``beta_2``. Other keys are ignored. Every key but the optional
+            ``depth`` and ``causal`` is required (``hidden`` for the MLP only,
+            ``transformer_layers`` for the transformer only); no defaults are
+            filled in.
         vocab_size: number of input tokens (p for pairs, p + 2 for tokens).
         num_classes: number of output classes (the modulus p).
 
@@ -44,7 +50,9 @@ def build_modular_model(config: dict, vocab_size: int, num_classes: int) -> kera
 
     Raises:
         ValueError: if ``config["model"]`` is neither ``"mlp"`` nor
-            ``"transformer"``.
+            ``"transformer"``, or a key the model needs is missing (the message
+            names it), or a value is out of range.
+        TypeError: ``config`` is not a dict.
 
     Example:
     ```python
@@ -54,7 +62,13 @@ def build_modular_model(config: dict, vocab_size: int, num_classes: int) -> kera
     model = build_modular_model(config, vocab_size=97, num_classes=97)
     ```
     """
+    check_config_keys(config, ("model",), "build_modular_model")
     validate_choice_arg(config["model"], "model", MODULAR_MODELS)
+    check_config_keys(
+        config,
+        (*_MODEL_KEYS[config["model"]], "learning_rate", "weight_decay", "beta_2"),
+        f"model={config['model']!r}",
+    )
     if config["model"] == "mlp":
         model = modular_mlp(
             num_classes,

@@ -31,17 +31,22 @@ def modular_mlp(
         An uncompiled functional ``keras.Model`` mapping int32 ``(batch, 2)`` pairs to
         ``(batch, num_classes)`` logits.
 
+    Raises:
+        ValueError: a size not an integer >= 1 (the message names it).
+
     Example:
     ```python
     model = modular_mlp(97)
     model.get_layer("features").output.shape  # (None, 256)
     ```
     """
-    if depth < 1:
-        raise ValueError(f"depth must be >= 1. Received: depth={depth}")
-    for name, value in (("num_classes", num_classes), ("embed_dim", embed_dim)):
+    for name, value in (
+        ("num_classes", num_classes),
+        ("embed_dim", embed_dim),
+        ("hidden", hidden),
+        ("depth", depth),
+    ):
         validate_int_arg(value, name)
-    validate_int_arg(hidden, "hidden")
     if vocab_size is not None:
         validate_int_arg(vocab_size, "vocab_size")
     inputs = keras.Input((2,), dtype="int32", name="pairs")

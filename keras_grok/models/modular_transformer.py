@@ -67,18 +67,32 @@ def modular_transformer(
         ``(batch, sequence_length)`` tokens to ``(batch, vocab_size)`` logits
         (``(batch, num_classes)`` with ``vocabulary_logits=False``).
 
+    Raises:
+        ValueError: a size not an integer >= 1 (``num_layers``: >= 0),
+            ``vocab_size`` below ``num_classes``, ``position_rows`` below
+            ``sequence_length``, or ``d_model`` not divisible by ``num_heads``
+            (each message names the argument).
+
     Example:
     ```python
     model = modular_transformer(num_classes=113, vocab_size=115)
     model.count_params()  # 242547, as paper B's model
     ```
     """
+    for name, value in (
+        ("num_classes", num_classes),
+        ("sequence_length", sequence_length),
+        ("d_model", d_model),
+        ("num_heads", num_heads),
+        ("d_mlp", d_mlp),
+    ):
+        validate_int_arg(value, name)
+    validate_int_arg(num_layers, "num_layers", minimum=0)
     if d_model % num_heads:
         raise ValueError(
             f"d_model must be divisible by num_heads. Received: d_model={d_model}, "
             f"num_heads={num_heads}"
         )
-    validate_int_arg(num_classes, "num_classes")
     validate_int_arg(vocab_size, "vocab_size", minimum=num_classes)
     rows = vocab_size if position_rows is None else position_rows
     validate_int_arg(rows, "position_rows", minimum=sequence_length)

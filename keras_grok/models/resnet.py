@@ -11,7 +11,8 @@ from __future__ import annotations
 import keras
 
 from keras_grok.models.init_scale import initializers, scale_weights
-from keras_grok.models.model_utils import image_channels, layer_seed
+from keras_grok.models.model_utils import check_input_shape, image_channels, layer_seed
+from keras_grok.utils.argument_validation import validate_int_arg, validate_seed
 
 
 def resnet18(
@@ -39,11 +40,19 @@ def resnet18(
         init: ``"torch"`` or ``"keras"``. Defaults to `"torch"`.
         seed: seed of the initializers, or None. Defaults to `None`.
 
+    Raises:
+        ValueError: ``input_shape`` not 3 integers >= 1, or ``num_classes`` or
+            ``width`` not an integer >= 1 (each message names the argument).
+
     Example:
     ```python
     model = resnet18((32, 32, 3), 10, init_scale=8.0)
     ```
     """
+    input_shape = check_input_shape(input_shape)
+    validate_int_arg(num_classes, "num_classes")
+    validate_int_arg(width, "width")
+    validate_seed(seed)
     axis = 1 if keras.config.image_data_format() == "channels_first" else -1
     counter = iter(range(10**6))
 

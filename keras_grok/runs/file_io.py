@@ -9,6 +9,7 @@ a write that fails (a full disk) raises ``OSError`` naming the file. Shared by
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -29,9 +30,30 @@ class RunFolderError(ValueError):
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Writes ``data`` to ``path`` so that a reader sees the old file or the new one."""
+    """Writes ``data`` to ``path`` so that a reader sees the old file or the new one.
+
+    Raises:
+        IsADirectoryError: ``path`` is a folder.
+        FileNotFoundError: ``path``'s folder does not exist.
+        OSError: the write failed (a full disk); each names ``path``.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, "cannot write a file over a folder of that name", str(path)
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT, "the folder to write this file into does not exist",
+            str(path),
+        )  # fmt: skip
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:  # it names the temporary file: name the target
+        error.filename = str(path)
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
@@ -41,6 +63,8 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
         os.replace(tmp, path)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename == tmp:
+            error.filename = str(path)
         name_the_file(error, path)
         raise
 

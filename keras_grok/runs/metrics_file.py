@@ -89,11 +89,13 @@ class MetricsFile:
 
     Raises:
         RunFolderError: the file exists with other columns, or is damaged.
+        ValueError: ``columns`` not distinct names with ``"step"`` first
+            (``check_columns``).
     """
 
     def __init__(self, path: str | os.PathLike, columns: list[str]):
         self.path = Path(path)
-        self.columns = list(columns)
+        self.columns = check_columns(columns)
         existing = self.path.exists() and self.path.stat().st_size > 0
         if existing:
             with self.path.open() as f:
@@ -124,6 +126,42 @@ class MetricsFile:
         except OSError as error:
             name_the_file(error, self.path)
             raise
+
+
+def check_columns(columns) -> list[str]:
+    """Returns ``columns`` as a list if they can head a metrics CSV.
+
+    Raises:
+        TypeError: not a list of strings.
+        ValueError: empty, ``"step"`` not first, a name listed twice, or a name
+            that is empty or holds a comma or a line break.
+    """
+    if isinstance(columns, (str, bytes)) or not isinstance(columns, (list, tuple)):
+        raise TypeError(
+            f"columns must be a list of column names. Received: columns={columns!r}"
+        )
+    columns = list(columns)
+    if not all(isinstance(c, str) for c in columns):
+        raise TypeError(
+            f"columns must be a list of strings. Received: columns={columns!r}"
+        )
+    if not columns or columns[0] != "step":
+        raise ValueError(
+            f'columns must start with "step". Received: columns={columns!r}'
+        )
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(
+            f"columns must be distinct; {', '.join(repeated)} is listed twice. "
+            f"Received: columns={columns!r}"
+        )
+    bad = [c for c in columns if not c or any(ch in c for ch in ",\r\n")]
+    if bad:
+        raise ValueError(
+            "a column name must be non-empty, without commas or line breaks. "
+            f"Received: columns={columns!r}"
+        )
+    return columns
 
 
 def last_metrics_step(path: str | os.PathLike) -> int:
@@ -183,7 +221,16 @@ def _is_nan(value) -> bool:
 def write_metrics_atomic(
     path: str | os.PathLike, columns: list[str], rows: list[dict]
 ) -> None:
-    """Writes a whole metrics CSV (``columns``, then ``rows``) atomically."""
+    """Writes a whole metrics CSV (``columns``, then ``rows``) atomically.
+
+    The file's folder is made if it does not exist (with its parents).
+
+    Raises:
+        ValueError: ``columns`` not distinct names with ``"step"`` first.
+        OSError: the folder cannot be made or the file written; it names
+            the path.
+    """
+    columns = check_columns(columns)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [",".join(columns) + "\n"] + [format_row(r, columns) for r in rows]

@@ -43,9 +43,15 @@ from keras_grok.runs.figures import plot_metrics
 from keras_grok.runs.replay import ReplayRequest, active_replay, replay_stretches
 from keras_grok.runs.run_folder import (
     RunFolder,
+    RunFolderError,
     merge_rows,
     read_metrics,
     truncate_metrics,
+)
+from keras_grok.utils.argument_validation import (
+    ACCURACY_LEVEL,
+    validate_float_arg,
+    validate_int_arg,
 )
 
 
@@ -86,9 +92,11 @@ def train_and_record(
         model: a compiled model.
         train: ``(x, y)`` training arrays.
         test: ``(x, y)`` test arrays.
-        out_dir: the run folder (must exist).
-        batch_size: examples per step; >= the training set size means full batch.
-        max_steps: training length in optimizer steps.
+        out_dir: the run folder; made (with its parents) if it does not
+            exist. It must not hold a finished run (``summary.json``).
+        batch_size: examples per step (>= 1); >= the training set size means
+            full batch.
+        max_steps: training length in optimizer steps (>= 1).
         schedule: the run's measurement schedule (see ``ScheduledMonitor``);
             ``"adaptive"`` watches train and test accuracy against the
             thresholds. Defaults to `"adaptive"`.
@@ -129,8 +137,29 @@ def train_and_record(
 
     Returns:
         The summary that was written to ``summary.json``.
+
+    Raises:
+        ValueError: an argument out of range, ``train`` or ``test`` not an
+            ``(x, y)`` pair, or ``out_dir`` an existing file (each message names
+            the argument); all checked before anything is written.
+        TypeError: ``model`` not a ``keras.Model``.
+        RunFolderError: ``out_dir`` already holds a finished run.
     """
-    folder = RunFolder(out_dir)
+    _check_arguments(
+        model,
+        train,
+        test,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        threshold=threshold,
+        test_threshold=test_threshold,
+        patience=patience,
+        checkpoint_seconds=checkpoint_seconds,
+        shuffle_seed=shuffle_seed,
+        history_ratio=history_ratio,
+        history_budget_mb=history_budget_mb,
+    )
+    folder = _run_folder(out_dir, replaying=active_replay() is not None)
     x, y = train
     steps_per_epoch = math.ceil(len(x) / batch_size)
     epochs = math.ceil(max_steps / steps_per_epoch)
@@ -246,6 +275,72 @@ def train_and_record(
         plot_metrics(rows, folder.figure, panels, title, marks)
     folder.write_summary(summary)
     return summary
+
+
+def _check_arguments(model, train, test, **numbers) -> None:
+    """Refuses, before anything is written, arguments a run cannot use."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"model must be a keras.Model. Received: model of type "
+            f"{type(model).__name__}"
+        )
+    if not getattr(model, "compiled", False) or model.optimizer is None:
+        raise ValueError(
+            "model must be compiled (model.compile(optimizer=..., loss=...)) "
+            f"before it trains. Received: model={model.name!r}, not compiled"
+        )
+    for name, data in (("train", train), ("test", test)):
+        if data is None and name == "test":
+            continue
+        if not (
+            isinstance(data, (tuple, list))
+            and len(data) == 2
+            and all(hasattr(part, "__len__") for part in data)
+            and len(data[0]) == len(data[1])
+            and len(data[0]) > 0
+        ):
+            raise ValueError(
+                f"{name} must be an (x, y) pair of arrays of the same length, at "
+                f"least one example. Received: {name} of type {type(data).__name__}"
+            )
+    validate_int_arg(numbers["batch_size"], "batch_size")
+    validate_int_arg(numbers["max_steps"], "max_steps")
+    ACCURACY_LEVEL.validate(numbers["threshold"], "threshold")
+    if numbers["test_threshold"] is not None:
+        ACCURACY_LEVEL.validate(numbers["test_threshold"], "test_threshold")
+    if numbers["patience"] is not None:
+        validate_int_arg(numbers["patience"], "patience", minimum=0)
+    validate_float_arg(numbers["checkpoint_seconds"], "checkpoint_seconds")
+    if numbers["shuffle_seed"] is not None:
+        validate_int_arg(numbers["shuffle_seed"], "shuffle_seed", minimum=0)
+    validate_float_arg(
+        numbers["history_ratio"], "history_ratio", minimum=1.0, allow_minimum=False
+    )
+    validate_float_arg(
+        numbers["history_budget_mb"], "history_budget_mb", allow_minimum=False
+    )
+
+
+def _run_folder(out_dir, replaying: bool) -> RunFolder:
+    """The run folder, made if it does not exist; refused if it is a file or
+    holds a finished run (a replay measures in a finished one)."""
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir).strip():
+        raise ValueError(
+            f"out_dir must be the path of a folder. Received: out_dir={out_dir!r}"
+        )
+    folder = RunFolder(out_dir)
+    if folder.path.exists() and not folder.path.is_dir():
+        raise ValueError(
+            "out_dir must be a folder, and is an existing file. "
+            f"Received: out_dir={str(out_dir)!r}"
+        )
+    if not replaying and folder.is_finished():
+        raise RunFolderError(
+            f"{folder.path} already holds a finished run; choose another out_dir "
+            "or remove its files (the command line's --overwrite)"
+        )
+    folder.path.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _refine(

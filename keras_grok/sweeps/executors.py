@@ -26,7 +26,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from keras_grok.runs.run_folder import RunFolder
@@ -313,11 +313,22 @@ def _one_line(error: BaseException) -> str:
 def executor_from_config(config: dict) -> ProcessExecutor | RayExecutor:
     """``make_executor`` from a sweep recipe's keys of the same names
     (``executor``, ``parallel``, ``ray_address``, ``cpus_per_run``,
-    ``gpus_per_run``)."""
+    ``gpus_per_run``). A missing key takes ``make_executor``'s default
+    (``executor``: ``"process"``, ``parallel``: 2, ``ray_address``: ``""``,
+    ``cpus_per_run``: 1, ``gpus_per_run``: 0).
+
+    Raises:
+        TypeError: ``config`` is not a dict.
+        ValueError: as ``make_executor`` (the message names the key).
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(
+            f"config must be a dict. Received: config of type {type(config).__name__}"
+        )
     return make_executor(
-        config["executor"],
-        config["parallel"],
-        config["ray_address"],
-        config["cpus_per_run"],
-        config["gpus_per_run"],
+        config.get("executor", "process"),
+        config.get("parallel", 2),
+        config.get("ray_address", ""),
+        config.get("cpus_per_run", 1),
+        config.get("gpus_per_run", 0),
     )

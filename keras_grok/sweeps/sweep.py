@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -472,7 +472,14 @@ def plot_sweep(
             drawn solid, the others dashed, dotted, ... in the value's colour.
         title: the figure's title. Defaults to `""`.
         value_name: the swept value's name in the legend. Defaults to `"wd"`.
+
+    Raises:
+        ValueError: ``groups`` or ``panels`` empty, a swept value that is not
+            a number, or a panel that is not ``(label, keys, log_y)`` with one
+            or more keys (each message names the argument).
+        TypeError: ``groups`` not a dict or ``panels`` not a list.
     """
+    _check_sweep_plot(groups, panels)
     plt = pyplot()
     figure, axes = plt.subplots(
         len(panels), 1, figsize=(7, 1.2 + 2.8 * len(panels)), dpi=120, sharex=True
@@ -511,3 +518,45 @@ def plot_sweep(
     axes[0].set_title(title, loc="left")
     axes[-1].set_xlabel("optimization step")
     save_figure(figure, path)
+
+
+def _check_sweep_plot(groups, panels) -> None:
+    """Refuses what ``plot_sweep`` cannot draw, before a figure is made."""
+    if not isinstance(groups, Mapping):
+        raise TypeError(
+            "groups must be a dict of each swept value's runs. Received: groups of "
+            f"type {type(groups).__name__}"
+        )
+    if not groups:
+        raise ValueError(
+            "groups must hold at least one swept value's runs. Received: groups={}"
+        )
+    for value in groups:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(
+                f"groups must be keyed by the swept values (numbers). Received: "
+                f"a key {value!r} in groups"
+            )
+    if isinstance(panels, (str, bytes)) or not isinstance(panels, Sequence):
+        raise TypeError(
+            "panels must be a list of (label, keys, log_y). Received: panels of "
+            f"type {type(panels).__name__}"
+        )
+    if not panels:
+        raise ValueError(
+            "panels must list at least one (label, keys, log_y) panel. "
+            f"Received: panels={panels!r}"
+        )
+    for panel in panels:
+        valid = (
+            isinstance(panel, (tuple, list))
+            and len(panel) == 3
+            and isinstance(panel[1], (tuple, list))
+            and len(panel[1]) > 0
+            and all(isinstance(key, str) for key in panel[1])
+        )
+        if not valid:
+            raise ValueError(
+                "each panel must be (label, keys, log_y) with one or more metric "
+                f"names as keys. Received: a panel {panel!r} in panels"
+            )

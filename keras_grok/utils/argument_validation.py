@@ -417,13 +417,19 @@ def validate_num_classes(num_classes, data: dict[str, LabelledData]) -> int:
             ``train_data`` in messages).
 
     Raises:
-        ValueError: ``num_classes`` is not an integer >= 1, or a label is not
-            below it.
+        ValueError: ``num_classes`` is not an integer >= 1, a label is not
+            below it, or ``data`` holds no labels.
     """
+    if num_classes is not None:
+        num_classes = validate_int_arg(num_classes, "num_classes")
+    if not data or any(len(d.labels) == 0 for d in data.values()):
+        raise ValueError(
+            "data must hold labelled examples to count or check the classes by. "
+            f"Received: data with splits {sorted(data or ())}"
+        )
     largest = max(int(d.labels.max()) for d in data.values())
     if num_classes is None:
         return largest + 1
-    num_classes = validate_int_arg(num_classes, "num_classes")
     for split, labelled in data.items():
         top = int(labelled.labels.max())
         if top >= num_classes:

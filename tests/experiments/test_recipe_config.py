@@ -168,3 +168,69 @@ def test_the_recipe_scan_sees_every_way_of_loading_a_sibling(tmp_path):
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
 def test_a_recipe_imports_the_library_never_another_recipe(path):
     assert recipe_loads(path, {p.stem for p in RECIPES}) == []
+
+
+def test_a_recipe_error_is_a_value_error_for_library_users(tmp_path):
+    with pytest.raises(ValueError, match="unknown --set key '__class__'"):
+        apply_overrides({"p": 7}, ["__class__=1"])
+    with pytest.raises(ValueError, match="recipe file not found"):
+        load_recipe(tmp_path / "nonexistent.py")
+    assert issubclass(RecipeError, ValueError)
+
+
+def test_a_recipe_error_from_validate_is_passed_on_unwrapped(tmp_path):
+    path = tmp_path / "r.py"
+    path.write_text(
+        "from keras_grok.experiments.recipe import RecipeError\n"
+        "CONFIG = {'p': 7}\n"
+        "def validate(config):\n    raise RecipeError('p is odd')\n"
+        "def run(config, out_dir):\n    return {}\n"
+    )
+    with pytest.raises(RecipeError, match="^p is odd$"):
+        load_recipe(path).check({"p": 7})
+
+
+def test_apply_overrides_refuses_overrides_that_are_not_strings():
+    with pytest.raises(TypeError, match="overrides must be a list"):
+        apply_overrides({"p": 7}, "p=3")
+    with pytest.raises(TypeError, match="each override must be a key=value string"):
+        apply_overrides({"p": 7}, [3])
+
+
+def test_schedule_length_refuses_fewer_than_one_step():
+    from keras_grok.experiments.config_checks import schedule_length
+
+    with pytest.raises(ValueError, match="Received: total_steps=0"):
+        schedule_length("geometric", 0)
+    assert schedule_length("every:10", 100) == 12
+
+
+def test_a_device_count_is_parsed_like_the_devices_setting():
+    from keras_grok.experiments.config_checks import check_device_count
+
+    with pytest.raises(ValueError, match="number of devices >= 1. Received: devices=0"):
+        check_device_count("0")
+    with pytest.raises(ValueError, match="Received: devices=-2"):
+        check_device_count(-2)
+    with pytest.raises(ValueError, match="only 1 device"):
+        check_device_count("99")
+    for valid in ("", "all", 1, "1"):
+        check_device_count(valid)
+
+
+def test_an_image_config_missing_keys_is_refused_by_name():
+    from keras_grok.experiments.image_grokking import validate_image_config
+
+    with pytest.raises(ValueError, match="lacks the key.*'dataset'.*Received"):
+        validate_image_config({})
+    with pytest.raises(TypeError, match="config must be a dict"):
+        validate_image_config(None)
+
+
+def test_num_classes_of_no_labels_is_refused_by_name():
+    from keras_grok.utils.argument_validation import validate_num_classes
+
+    with pytest.raises(ValueError, match="Received: num_classes=0"):
+        validate_num_classes(0, {})
+    with pytest.raises(ValueError, match="data must hold labelled examples"):
+        validate_num_classes(None, {})

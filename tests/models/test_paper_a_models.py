@@ -166,7 +166,7 @@ def test_bad_arguments_are_refused():
         toy_mlp(SHAPE, 10, init="xavier")
     with pytest.raises(ValueError, match="init_scale must be a finite number > 0"):
         toy_mlp(SHAPE, 10, init_scale=0.0)
-    with pytest.raises(ValueError, match="depth and hidden"):
+    with pytest.raises(ValueError, match="depth must be an integer"):
         toy_mlp(SHAPE, 10, depth=0)
     with pytest.raises(ValueError, match="divisible by patch_size=3"):
         patch_transformer(SHAPE, 10, patch_size=3)

@@ -174,3 +174,113 @@ def test_a_lock_left_by_a_killed_or_replaced_process_is_taken_over(tmp_path):
     with RunFolder(tmp_path).lock():
         pass
     assert not lock.exists()
+
+
+def test_a_metrics_file_refuses_duplicate_columns_and_a_header_without_step(
+    tmp_path,
+):
+    from keras_grok.runs.metrics_file import MetricsFile
+
+    with pytest.raises(ValueError, match="a is listed twice.*Received: columns="):
+        MetricsFile(tmp_path / "m.csv", ["step", "a", "a"])
+    with pytest.raises(
+        ValueError, match='must start with "step". Received: columns=\\[\\]'
+    ):
+        MetricsFile(tmp_path / "m.csv", [])
+    with pytest.raises(ValueError, match="without commas"):
+        MetricsFile(tmp_path / "m.csv", ["step", "a,b"])
+    with pytest.raises(TypeError, match="columns must be a list"):
+        MetricsFile(tmp_path / "m.csv", "step")
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_write_metrics_atomic_makes_a_missing_folder(tmp_path):
+    from keras_grok.runs.metrics_file import write_metrics_atomic
+
+    path = tmp_path / "new" / "deeper" / "m.csv"
+    write_metrics_atomic(path, ["step", "a"], [{"step": 1, "a": 0.5}])
+    assert read_metrics(path) == [{"step": 1, "a": 0.5}]
+
+
+def test_write_atomic_onto_a_folder_names_the_target(tmp_path):
+    from keras_grok.runs.file_io import write_atomic
+
+    target = tmp_path / "summary.json"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        write_atomic(target, "{}")
+    assert caught.value.filename == str(target)
+    with pytest.raises(FileNotFoundError) as caught:
+        write_atomic(tmp_path / "missing" / "x.json", "{}")
+    assert caught.value.filename == str(tmp_path / "missing" / "x.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
+def _small_run():
+    model = modular_mlp(5, embed_dim=4, hidden=8)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.array([[0, 1], [1, 2], [2, 3], [3, 4]], dtype="int32")
+    y = np.array([1, 3, 0, 2], dtype="int32")
+    return model, (x, y), (x, y)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            {"batch_size": 0},
+            "batch_size must be an integer >= 1. Received: batch_size=0",
+        ),
+        ({"max_steps": 0}, "Received: max_steps=0"),
+        ({"threshold": 1.5}, "Received: threshold=1.5"),
+        ({"test_threshold": 0}, "Received: test_threshold=0"),
+        ({"patience": -1}, "Received: patience=-1"),
+        ({"checkpoint_seconds": -1}, "Received: checkpoint_seconds=-1"),
+        ({"shuffle_seed": 1.5}, "Received: shuffle_seed=1.5"),
+        ({"history_ratio": 1.0}, "Received: history_ratio=1.0"),
+        ({"history_budget_mb": 0}, "Received: history_budget_mb=0"),
+    ],
+)
+def test_train_and_record_refuses_bad_numbers_before_writing(tmp_path, kwargs, match):
+    from keras_grok.runs.train_and_record import train_and_record
+
+    model, train, test = _small_run()
+    settings = {"batch_size": 2, "max_steps": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        train_and_record(model, train, test, tmp_path / "run", **settings)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_and_record_refuses_an_uncompiled_model_a_file_and_bad_data(tmp_path):
+    from keras_grok.runs.train_and_record import train_and_record
+
+    model, train, test = _small_run()
+    with pytest.raises(ValueError, match="model must be compiled"):
+        train_and_record(
+            modular_mlp(5), train, test, tmp_path / "a", batch_size=2, max_steps=2
+        )
+    with pytest.raises(TypeError, match="model must be a keras.Model"):
+        train_and_record("m", train, test, tmp_path / "a", batch_size=2, max_steps=2)
+    with pytest.raises(ValueError, match="train must be an \\(x, y\\) pair"):
+        train_and_record(
+            model, train[0], test, tmp_path / "a", batch_size=2, max_steps=2
+        )
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(
+        ValueError, match="out_dir must be a folder.*Received: out_dir="
+    ):
+        train_and_record(model, train, test, file, batch_size=2, max_steps=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_train_and_record_makes_its_folder_and_refuses_a_finished_one(tmp_path):
+    from keras_grok.runs.train_and_record import train_and_record
+
+    model, train, test = _small_run()
+    out = tmp_path / "new" / "run"
+    settings = {"batch_size": 4, "max_steps": 2, "verbose": False, "refine": False}
+    summary = train_and_record(model, train, test, out, **settings)
+    assert (out / "summary.json").is_file() and "memorized_at" in summary
+    with pytest.raises(RunFolderError, match="already holds a finished run"):
+        train_and_record(model, train, test, out, **settings)
