@@ -22,7 +22,7 @@ from keras_grok.experiments.recipe import load_recipe
 from keras_grok.forecast.evaluation import RunRecord
 from keras_grok.runs.run_folder import RunFolder
 from keras_grok.sweeps.sweep import SweepRun, cli_command
-from keras_grok.utils.argument_validation import validate_seed
+from keras_grok.utils.argument_validation import validate_choice_arg, validate_seed
 
 MODULAR_RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "modadd.py"
 """The recipe of the corpus's modular runs, in the source checkout of this package."""
@@ -154,6 +154,7 @@ def sweep_runs(
     ``recipe_defaults()``): a folder is reused only if it holds a run of exactly
     that config with the run's settings.
     """
+    validate_choice_arg(backend, "backend", ("jax", "tensorflow", "torch"))
     defaults = recipe_defaults() if defaults is None else defaults
     planned = []
     for run in runs:

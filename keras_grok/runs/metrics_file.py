@@ -38,6 +38,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     lines = text.splitlines()
+    while lines and not lines[-1].strip():  # blank lines at the end: nothing lost
+        lines.pop()
     if not lines:
         return []
     columns = lines[0].split(",")

@@ -159,6 +159,15 @@ def train_and_record(
         history_ratio=history_ratio,
         history_budget_mb=history_budget_mb,
     )
+    for name, given in (("monitors", monitors), ("after_the_fact", after_the_fact)):
+        strays = [
+            type(m).__name__ for m in given if not isinstance(m, ScheduledMonitor)
+        ]
+        if strays:
+            raise ValueError(
+                f"{name} must hold keras_grok monitors (ScheduledMonitor); pass other "
+                f"Keras callbacks to a fit of your own. Received: {name} with {strays}"
+            )
     folder = _run_folder(out_dir, replaying=active_replay() is not None)
     x, y = train
     steps_per_epoch = math.ceil(len(x) / batch_size)

@@ -284,3 +284,28 @@ def test_train_and_record_makes_its_folder_and_refuses_a_finished_one(tmp_path):
     assert (out / "summary.json").is_file() and "memorized_at" in summary
     with pytest.raises(RunFolderError, match="already holds a finished run"):
         train_and_record(model, train, test, out, **settings)
+
+
+def test_blank_lines_at_the_end_of_a_metrics_file_lose_nothing(tmp_path):
+    from keras_grok.runs.metrics_file import read_metrics
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,a\n1,0.5\n2,0.25\n\n\n")
+    assert [r["step"] for r in read_metrics(path)] == [1, 2]
+
+
+def test_train_and_record_refuses_a_callback_that_is_not_a_monitor(tmp_path):
+    import keras
+
+    from keras_grok.runs.train_and_record import train_and_record
+
+    x, y = np.zeros((8, 2), "float32"), np.arange(8) % 2
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="monitors must hold keras_grok monitors"):
+        train_and_record(
+            model, (x, y), (x, y), tmp_path / "run", batch_size=4, max_steps=2,
+            monitors=(keras.callbacks.History(),), verbose=False,
+        )  # fmt: skip
+    assert not (tmp_path / "run").exists()
