@@ -250,6 +250,8 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
                     f"{recipe.name}: {error} ({type(error).__name__} at "
                     f"{_origin(error)})"
                 ) from error
+            except OSError:
+                raise  # a full disk, say: one line, resumable (see ``run``)
             except Exception as error:
                 # A fault of the recipe's own code: its traceback, then one line.
                 traceback.print_exc()
