@@ -3,6 +3,7 @@
 import ast
 from pathlib import Path
 
+import keras
 import pytest
 
 from keras_grok.experiments.recipe import RecipeError, apply_overrides, load_recipe
@@ -212,8 +213,9 @@ def test_a_device_count_is_parsed_like_the_devices_setting():
         check_device_count("0")
     with pytest.raises(ValueError, match="Received: devices=-2"):
         check_device_count(-2)
-    with pytest.raises(ValueError, match="only 1 device"):
-        check_device_count("99")
+    if keras.backend.backend() == "jax":  # the one backend that lists devices
+        with pytest.raises(ValueError, match="only 1 device"):
+            check_device_count("99")
     for valid in ("", "all", 1, "1"):
         check_device_count(valid)
 
