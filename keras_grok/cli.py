@@ -7,22 +7,19 @@ nothing that imports Keras until the backend is chosen and checked.
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib.metadata
 import importlib.util
 import json
 import os
 import platform
-import signal
 import sys
-import threading
-import time
 import traceback
 from pathlib import Path
 
 import click
 
 from keras_grok.experiments.recipe import RecipeError, apply_overrides, load_recipe
+from keras_grok.stop_signals import STOP_SIGNALS, Terminated, raise_on_stop_signals
 
 BACKENDS = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 INSTALL_HINTS = {
@@ -34,29 +31,10 @@ INSTALL_HINTS = {
 VERSIONED_PACKAGES = ("keras", "numpy", "jax", "tensorflow-cpu", "tensorflow", "torch")
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_SEED = 2**32 - 1  # NumPy's global seed (keras.utils.set_random_seed) is 32-bit
-STOP_REPEAT_SECONDS = 5.0
-STOP_SIGNALS = {
-    signal.SIGTERM: "terminated (SIGTERM)",
-    signal.SIGINT: "interrupted (Ctrl-C)",
-    **({signal.SIGHUP: "hung up (SIGHUP)"} if hasattr(signal, "SIGHUP") else {}),
-}
 
 
 class RecipeFault(Exception):
     """A recipe's own code failed while running (exit 1: rerun to resume)."""
-
-
-class Terminated(BaseException):
-    """A stop signal arrived (SIGTERM, Ctrl-C, SIGHUP): unwinds the run so its
-    lock, children and files are tidied.
-
-    A ``BaseException``, like ``KeyboardInterrupt``, so no ``except Exception``
-    on the way swallows it.
-    """
-
-    def __init__(self, signum: int = signal.SIGTERM):
-        super().__init__(signum)
-        self.signum = signum
 
 
 class _Verbs(click.Group):
@@ -120,14 +98,9 @@ def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None
     from keras_grok.runs.run_folder import RunFolderError  # imports no Keras
 
     limit_threads(threads)
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = {}
-    if main_thread:  # only the main thread may handle signals
-        for signum in STOP_SIGNALS:
-            if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup, &: kept
-                previous[signum] = signal.signal(signum, _raise_terminated)
     try:
-        _run(recipe, [*sets, *overrides], backend, out, seed, overwrite)
+        with raise_on_stop_signals():
+            _run(recipe, [*sets, *overrides], backend, out, seed, overwrite)
     except (RecipeError, RunFolderError) as error:
         _fail(f"Error: {error}", 2)
     except RecipeFault as error:
@@ -145,9 +118,6 @@ def run(recipe, overrides, backend, sets, out, seed, overwrite, threads) -> None
             "runs first); rerun the same command to resume from the last checkpoint",
             128 + stop.signum,
         )
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _os_error(error: OSError) -> str:
@@ -158,34 +128,6 @@ def _os_error(error: OSError) -> str:
 def _fail(line: str, code: int) -> None:
     click.echo(line, err=True)
     sys.exit(code)
-
-
-_stop_raised_at: list[float] = []
-
-
-def _raise_terminated(signum, frame) -> None:
-    # Stop signals in the few seconds after the first are ignored, so the
-    # clean-up (ending a sweep's runs, releasing the lock) is not cut short; a
-    # later one raises again, in case the first was swallowed (an exception in
-    # a garbage-collection callback is printed and dropped, not raised).
-    if _in_gc_callback(frame):  # raised here, it would be dropped: once more, soon
-        threading.Timer(0.1, os.kill, (os.getpid(), signum)).start()
-        return
-    now = time.monotonic()
-    if _stop_raised_at and now - _stop_raised_at[-1] < STOP_REPEAT_SECONDS:
-        return
-    _stop_raised_at.append(now)
-    raise Terminated(signum)
-
-
-def _in_gc_callback(frame) -> bool:
-    # Whether the interrupted code is a garbage-collection callback (JAX has one).
-    codes = {getattr(c, "__code__", None) for c in gc.callbacks}
-    while frame is not None:
-        if frame.f_code in codes:
-            return True
-        frame = frame.f_back
-    return False
 
 
 def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:

@@ -148,11 +148,13 @@ def test_a_stop_signal_inside_a_gc_callback_is_sent_again_not_dropped(monkeypatc
     import sys
     import time
 
+    from keras_grok import stop_signals
+
     sent = []
-    monkeypatch.setattr(cli.os, "kill", lambda pid, signum: sent.append(signum))
+    monkeypatch.setattr(stop_signals.os, "kill", lambda pid, sig: sent.append(sig))
 
     def callback(phase, info):
-        cli._raise_terminated(signal.SIGINT, sys._getframe())
+        stop_signals.raise_terminated(signal.SIGINT, sys._getframe())
 
     gc.callbacks.append(callback)
     try:

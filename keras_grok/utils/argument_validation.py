@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_grok.utils.tf_dataset import tf_dataset_as_pair
+
 
 def validate_float_arg(
     value,
@@ -274,7 +276,7 @@ def validate_labelled_pair(
         ValueError: not a pair, empty, lengths that differ, labels that are not
             class indices, or labels out of range.
     """
-    data = _dataset_as_pair(data, name)
+    data = tf_dataset_as_pair(data, name)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(
             f"{name} must be an (x, y) pair of arrays or a finite tf.data.Dataset "
@@ -312,38 +314,6 @@ def validate_labelled_pair(
         )
     labels = validate_class_labels(labels, f"{name} labels", num_classes)
     return LabelledData(x, y, labels.astype(np.int32))
-
-
-def _dataset_as_pair(data, name: str):
-    # A finite tf.data.Dataset of (x, y) elements or batches, read into arrays
-    # (as Keras' own ``validation_data`` accepts one); anything else unchanged.
-    if not (
-        type(data).__module__.startswith("tensorflow")
-        and hasattr(data, "as_numpy_iterator")
-    ):
-        return data
-    import tensorflow as tf
-
-    if int(data.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
-        raise ValueError(
-            f"{name} must be a finite data set: the monitors read all of it at "
-            f"every measurement. Received: an infinite {type(data).__name__} "
-            "(drop .repeat(), or pass .take(N))"
-        )
-    spec = data.element_spec
-    if not (isinstance(spec, tuple) and len(spec) == 2):
-        raise ValueError(
-            f"{name} must yield (x, y) pairs. Received: a data set of {spec}"
-        )
-    batched = spec[0].shape.rank and spec[0].shape[0] is None
-    xs, ys = [], []
-    for x, y in data.as_numpy_iterator():
-        xs.append(x)
-        ys.append(y)
-    if not xs:
-        raise ValueError(f"{name} must hold at least one example. Received: empty")
-    join = np.concatenate if batched else np.stack
-    return join(xs), join(ys)
 
 
 @dataclass(frozen=True)
