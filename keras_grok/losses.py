@@ -16,7 +16,10 @@ from collections.abc import Callable
 import keras
 from keras import ops
 
-from keras_grok.utils.argument_validation import validate_class_labels
+from keras_grok.utils.argument_validation import (
+    validate_bool_arg,
+    validate_class_labels,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")
@@ -134,7 +137,7 @@ class SumSquaredError(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.sparse = bool(sparse)
+        self.sparse = validate_bool_arg(sparse, "sparse")
 
     def call(self, y_true, y_pred):
         return squared_error_one_hot(y_true, y_pred, self.sparse)

@@ -14,7 +14,11 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from keras_grok.utils.argument_validation import ACCURACY_LEVEL, validate_float_arg
+from keras_grok.utils.argument_validation import (
+    ACCURACY_LEVEL,
+    validate_float_arg,
+    validate_string_arg,
+)
 
 
 def _is_real(value) -> bool:
@@ -74,6 +78,7 @@ def first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
         ValueError: a row without a number ``"step"``, two rows of one step, or
             a ``threshold`` that is not a finite number.
     """
+    validate_string_arg(key, "key")
     threshold = _level(threshold, "threshold")
     for row in in_step_order(rows):
         value = row.get(key, math.nan)
@@ -85,6 +90,7 @@ def first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
 def _series(rows: list[dict], key: str, after: int = 0) -> list[tuple[int, float]]:
     # (step, value) of the rows at or after `after` with a finite `key`, in step
     # order.
+    validate_string_arg(key, "key")
     return [
         (int(r["step"]), float(r[key]))
         for r in in_step_order(rows)
@@ -113,6 +119,7 @@ def peak_step(rows: list[dict], key: str, after: int = 0) -> int | None:
 
 def value_at(rows: list[dict], key: str, step: int | None) -> float | None:
     """``key`` at the first row at or after ``step`` where it is finite, or None."""
+    validate_string_arg(key, "key")
     if step is None:
         return None
     step = _level(step, "step")

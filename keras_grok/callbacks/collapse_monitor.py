@@ -21,6 +21,7 @@ from keras_grok.utils.argument_validation import (
     LabelledData,
     validate_labelled_pair,
     validate_num_classes,
+    validate_string_arg,
 )
 
 COLLAPSE_METRICS = (*DEVICE_COLLAPSE_METRICS, "nc2")
@@ -96,6 +97,9 @@ class CollapseMonitor(ScheduledMonitor):
         super().__init__(schedule, batch_size)
         if norm not in ("mean", "max"):
             raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')
+        validate_string_arg(layer, "layer")
+        if classifier is not None:
+            validate_string_arg(classifier, "classifier")
         sets = {"train": (train_data, "train_data"), "test": (test_data, "test_data")}
         self.data: dict[str, LabelledData] = {
             split: validate_labelled_pair(pair, name)

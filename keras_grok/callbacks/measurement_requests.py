@@ -31,7 +31,9 @@ from keras import ops
 from keras_grok.measures import collapse
 from keras_grok.utils.argument_validation import (
     LabelledData,
+    validate_choice_arg,
     validate_int_arg,
+    validate_string_arg,
 )
 
 DEVICE_COLLAPSE_METRICS = (
@@ -181,7 +183,9 @@ class CollapseStatisticsOf(MeasurementRequest):
     norm: str = "mean"
 
     def __post_init__(self):
+        validate_string_arg(self.layer, "layer")
         validate_int_arg(self.num_classes, "num_classes")
+        validate_choice_arg(self.norm, "norm", ("mean", "max"))
 
     def width(self, single_chunk: bool) -> int:
         return _STATISTICS + 1 if single_chunk else _STATISTICS
@@ -260,6 +264,9 @@ class FeaturesOf(_RowsInOrder):
     """
 
     layer: str
+
+    def __post_init__(self):
+        validate_string_arg(self.layer, "layer")
 
     def reduce(self, inputs: PassInputs, members: tuple[int, ...]) -> tuple:
         flat = inputs.features[self.layer]

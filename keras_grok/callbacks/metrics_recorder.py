@@ -10,6 +10,7 @@ import keras
 
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.runs.run_folder import MetricsFile
+from keras_grok.utils.argument_validation import validate_float_arg
 
 
 def merged_records_after(
@@ -50,7 +51,7 @@ class MetricsRecorder(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self.monitors = list(monitors)
-        self.elapsed_offset = float(elapsed_offset)
+        self.elapsed_offset = validate_float_arg(elapsed_offset, "elapsed_offset")
         names = [n for m in self.monitors for n in m.metric_names]
         self.columns = ["step", "elapsed", *dict.fromkeys(names)]
         self._file: MetricsFile | None = None

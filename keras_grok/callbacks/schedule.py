@@ -104,6 +104,8 @@ class AdaptiveSchedule:
 
     def __post_init__(self):
         _check_total(self.total_steps)
+        for name in ("tolerance", "near", "min_ratio", "max_ratio", "start_ratio"):
+            validate_float_arg(getattr(self, name), name)
         if not 1 < self.min_ratio <= self.start_ratio <= self.max_ratio:
             raise ValueError(
                 "AdaptiveSchedule needs 1 < min_ratio <= start_ratio <= max_ratio. "

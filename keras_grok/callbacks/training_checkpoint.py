@@ -82,7 +82,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                 f"a folder. Received: path={str(path)!r}, a folder"
             )
         self.every_seconds = validate_float_arg(every_seconds, "every_seconds")
-        self.elapsed_offset = float(elapsed_offset)
+        self.elapsed_offset = validate_float_arg(elapsed_offset, "elapsed_offset")
+        validate_float_arg(
+            history_ratio, "history_ratio", minimum=1.0, allow_minimum=False
+        )
+        validate_float_arg(history_budget_mb, "history_budget_mb", allow_minimum=False)
         if not float(history_ratio) > 1 or not float(history_budget_mb) > 0:
             raise ValueError(
                 "history_ratio must be > 1 and history_budget_mb > 0. Received: "

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from keras_grok.data.tfds_source import read_split
-from keras_grok.utils.argument_validation import validate_int_arg
+from keras_grok.utils.argument_validation import validate_int_arg, validate_string_arg
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ class ImageSplit:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+
+    def __post_init__(self):
+        validate_string_arg(self.name, "name")
+        validate_int_arg(self.num_classes, "num_classes")
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -54,6 +54,10 @@ class ModularSplit:
     vocab_size: int
     num_classes: int
 
+    def __post_init__(self):
+        validate_int_arg(self.num_classes, "num_classes")
+        validate_int_arg(self.vocab_size, "vocab_size", minimum=self.num_classes)
+
 
 def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))

@@ -27,7 +27,7 @@ from keras_grok.data.images import (
     training_subset,
 )
 from keras_grok.data.tfds_source import read_split
-from keras_grok.utils.argument_validation import validate_int_arg
+from keras_grok.utils.argument_validation import validate_int_arg, validate_string_arg
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,10 @@ class TextSplit:
     y_test: np.ndarray
     num_classes: int
     vocabulary: tuple[str, ...]
+
+    def __post_init__(self):
+        validate_string_arg(self.name, "name")
+        validate_int_arg(self.num_classes, "num_classes")
 
     @property
     def vocab_size(self) -> int:

@@ -72,6 +72,7 @@ def _series(rows: Sequence[dict], keys: Sequence[str]) -> list[tuple[int, float]
 
 def memorized_step(rows: Sequence[dict], threshold: float = 0.99) -> int | None:
     """The first step of ``rows`` with train accuracy >= ``threshold``, or None."""
+    threshold = ACCURACY_LEVEL.validate(threshold, "threshold")
     for row in rows:
         accuracy = _finite(row, "train_accuracy")
         if accuracy is not None and accuracy >= threshold:

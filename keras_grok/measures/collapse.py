@@ -38,6 +38,7 @@ from keras_grok.measures.collapse_statistics import (
     merge_collapse_statistics,
     update_collapse_statistics,
 )
+from keras_grok.utils.argument_validation import validate_bool_arg
 
 __all__ = [
     "CollapseStatistics",
@@ -89,6 +90,7 @@ def collapse_figures(
     """
     if norm not in ("mean", "max"):  # a Python value: checked even when traced
         raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')
+    include_nc2 = validate_bool_arg(include_nc2, "include_nc2")
     total = ops.sum(stats.counts)
     within = ops.sum(stats.deviations) / total
     global_mean = ops.sum(stats.means * stats.counts[:, None], axis=0) / total

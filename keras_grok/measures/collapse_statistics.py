@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from keras import ops
 
+from keras_grok.utils.argument_validation import validate_bool_arg, validate_int_arg
+
 
 @dataclasses.dataclass(frozen=True)
 class CollapseStatistics:
@@ -111,16 +113,9 @@ def empty_collapse_statistics(
         stats = update_collapse_statistics(stats, h, y)
     ```
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise ValueError(
-            "num_classes must be an integer >= 1. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    if int(num_classes) < 1 or int(dim) < 1:
-        raise ValueError(
-            "num_classes and dim must be >= 1. "
-            f"Received: num_classes={num_classes}, dim={dim}"
-        )
+    num_classes = validate_int_arg(num_classes, "num_classes")
+    dim = validate_int_arg(dim, "dim")
+    covariance = validate_bool_arg(covariance, "covariance")
     return CollapseStatistics(
         counts=ops.zeros((num_classes,), "float32"),
         means=ops.zeros((num_classes, dim), "float32"),
@@ -146,6 +141,8 @@ def batch_collapse_statistics(
         num_classes: number of classes K.
         covariance: also compute the within-class scatter. Defaults to `False`.
     """
+    num_classes = validate_int_arg(num_classes, "num_classes")
+    covariance = validate_bool_arg(covariance, "covariance")
     features = ops.cast(features, "float32")
     features = ops.reshape(features, (ops.shape(features)[0], -1))
     labels = ops.cast(ops.reshape(labels, (-1,)), "int32")

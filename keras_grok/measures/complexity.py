@@ -31,6 +31,7 @@ from keras_grok.measures.weight_codec import compressor, naive_size
 from keras_grok.utils.argument_validation import (
     validate_choice_arg,
     validate_class_labels,
+    validate_float_arg,
 )
 
 MODES = ("global", "per_matrix")
@@ -247,10 +248,7 @@ def estimate_complexity(
     estimate.bits, estimate.threshold, estimate.bin_size
     ```
     """
-    if not epsilon >= 0 or not math.isfinite(epsilon):
-        raise ValueError(
-            f"epsilon must be >= 0 and finite. Received: epsilon={epsilon}"
-        )
+    epsilon = validate_float_arg(epsilon, "epsilon")
     low, high = validate_search_space(thresholds, bin_range, resolution)
     validate_choice_arg(mode, "mode", MODES)
     _check_pair(data)
@@ -309,6 +307,7 @@ def validate_search_space(
         raise ValueError(
             f"bin_range must satisfy 0 < low <= high. Received: {bin_range}"
         )
+    resolution = validate_float_arg(resolution, "resolution", minimum=1.0)
     if not resolution > 1:
         raise ValueError(f"resolution must be > 1. Received: resolution={resolution}")
     if isinstance(thresholds, (str, bytes)) or not len(thresholds):

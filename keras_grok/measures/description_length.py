@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_grok.utils.argument_validation import (
+    validate_bool_arg,
     validate_class_labels,
     validate_float_arg,
     validate_int_arg,
@@ -38,6 +39,7 @@ def data_bits(
         batch_size: examples per inference call. Defaults to `4096`.
     """
     batch_size = validate_int_arg(batch_size, "batch_size")
+    from_logits = validate_bool_arg(from_logits, "from_logits")
     pair = validate_labelled_pair(data, "data")  # one-hot rows become indices
     x, y = pair.x, pair.labels
     total = 0.0

@@ -35,6 +35,7 @@ from keras_grok.utils.argument_validation import (
     validate_class_labels,
     validate_float_arg,
     validate_int_arg,
+    validate_seed,
 )
 
 # ---------------------------------------------------------------------------
@@ -208,7 +209,7 @@ def hsic_batches(
     batch_size = validate_int_arg(batch_size, "batch_size", minimum=2)
     passes = validate_int_arg(passes, "passes")
     size = min(batch_size, num_samples)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(validate_seed(seed))
     batches = []
     for _ in range(passes):
         order = rng.permutation(num_samples)
@@ -303,7 +304,7 @@ def kde_mutual_information(
             f"Received: {n} samples, num_references={num_references}"
         )
     validate_int_arg(num_evaluations, "num_evaluations")
-    order = np.random.default_rng(seed).permutation(n)
+    order = np.random.default_rng(validate_seed(seed)).permutation(n)
     references = order[:num_references]
     evaluations = order[num_references : num_references + num_evaluations]
     conditional, weight = 0.0, 0

@@ -32,7 +32,12 @@ from keras_grok.measures.float64 import (
     mean_float64,
     rows_float64,
 )
-from keras_grok.utils.argument_validation import validate_float_arg, validate_int_arg
+from keras_grok.utils.argument_validation import (
+    validate_bool_arg,
+    validate_float_arg,
+    validate_int_arg,
+    validate_seed,
+)
 
 MIN_DISTANCE = 1e-10
 """Floor of a neighbour distance in ``knn_entropy`` (its log must be finite)."""
@@ -74,6 +79,8 @@ def knn_entropy(samples, k: int = 5, weighted: bool = True) -> float:
     if samples.ndim != 2:
         samples = samples.reshape(len(samples), -1)
     n, dim = samples.shape
+    k = validate_int_arg(k, "k")
+    weighted = validate_bool_arg(weighted, "weighted")
     if n <= k or k < 1:
         raise ValueError(
             f"knn_entropy needs more samples than k >= 1. Received: {n} samples, k={k}"
@@ -289,10 +296,22 @@ def fit_input_encoder(
         "code_dim": validate_int_arg(code_dim, "code_dim"),
         "epochs": validate_int_arg(epochs, "epochs"),
         "batch_size": validate_int_arg(batch_size, "batch_size"),
-        "learning_rate": float(learning_rate),
-        "noise": float(noise),
-        "seed": int(seed),
+        "learning_rate": validate_float_arg(
+            learning_rate, "learning_rate", allow_minimum=False
+        ),
+        "noise": validate_float_arg(noise, "noise"),
+        "seed": validate_seed(seed),
     }
+    if settings["seed"] is None:
+        raise ValueError(
+            "seed must be an integer in [0, 2**32 - 1] (the cached encoder is "
+            "named by it). Received: seed=None"
+        )
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise ValueError(
+            "cache_dir must be a folder path or None. "
+            f"Received: cache_dir={cache_dir!r}"
+        )
     digest = hashlib.sha256(np.ascontiguousarray(x).tobytes())
     digest.update(json.dumps({**settings, "shape": x.shape}, sort_keys=True).encode())
     if cache_dir is None:

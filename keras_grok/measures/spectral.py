@@ -21,6 +21,7 @@ from keras_grok.measures.float64 import float64_scope
 from keras_grok.utils.argument_validation import (
     validate_choice_arg,
     validate_float_dtype,
+    validate_int_arg,
 )
 
 # --------------------------------------------------------------------------------------
@@ -58,6 +59,7 @@ def matrix_shape(shape: Sequence[int], split: int | None = None) -> tuple[int, i
     if 0 in shape:  # no singular values: no spectrum to measure
         raise ValueError(f"A weight matrix must not be empty. Received: shape={shape}")
     if split is not None:
+        split = validate_int_arg(split, "split", minimum=-len(shape))
         if not -len(shape) < split < len(shape) or split % len(shape) == 0:
             raise ValueError(
                 f"split must leave axes on both sides of a {len(shape)}-axis weight "

@@ -5,7 +5,11 @@ from __future__ import annotations
 import keras
 
 from keras_grok.layers.position_embedding import PositionEmbedding
-from keras_grok.utils.argument_validation import validate_int_arg
+from keras_grok.utils.argument_validation import (
+    validate_bool_arg,
+    validate_int_arg,
+    validate_string_arg,
+)
 
 
 def modular_transformer(
@@ -88,6 +92,13 @@ def modular_transformer(
     ):
         validate_int_arg(value, name)
     validate_int_arg(num_layers, "num_layers", minimum=0)
+    for name, value in (
+        ("layer_norm", layer_norm),
+        ("causal", causal),
+        ("vocabulary_logits", vocabulary_logits),
+    ):
+        validate_bool_arg(value, name)
+    validate_string_arg(activation, "activation")
     if d_model % num_heads:
         raise ValueError(
             f"d_model must be divisible by num_heads. Received: d_model={d_model}, "

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from keras_grok.callbacks import TrainingCheckpoint
 from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
 from keras_grok.runs.run_folder import RunFolder, read_metrics, write_metrics_atomic
+from keras_grok.utils.argument_validation import validate_int_arg
 
 AFTER_THE_FACT = "lenses"
 """The replay file of ``measure_after_the_fact`` (``replays/lenses.csv``)."""
@@ -109,7 +110,7 @@ def measure_now(model, monitors: Sequence, step: int) -> None:
     attach them to the model's coordinator): a state restored from a checkpoint
     measures as it did when the checkpoint was taken.
     """
-
+    step = validate_int_arg(step, "step", minimum=0)
     params = {"epochs": 1, "steps": max(step, 1), "verbose": 0}
     for monitor in monitors:
         monitor.set_model(model)

@@ -100,6 +100,31 @@ def validate_int_arg(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def validate_bool_arg(value, name: str) -> bool:
+    """Returns ``value`` as a Python bool if it is one (NumPy's bool too).
+
+    Raises:
+        ValueError: anything else: a string such as ``"false"`` is truthy, so
+            it would silently mean True.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
+def validate_string_arg(value, name: str) -> str:
+    """Returns ``value`` if it is a non-empty string (a name, such as a layer's).
+
+    Raises:
+        ValueError: not a string, or empty.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(
+            f"{name} must be a non-empty string. Received: {name}={value!r}"
+        )
+    return value
+
+
 def validate_float_dtype(value, name: str):
     """Returns ``value`` if it is a floating-point array, tensor or variable.
 
