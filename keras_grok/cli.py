@@ -153,6 +153,7 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
         raise RecipeError(f"--out must name a folder. Received: --out {out!r}")
     # Every value is checked before the run folder is created or touched.
     recipe.check(config)
+    _check_devices_start(backend)
 
     from keras_grok.runs.run_folder import RunFolder, RunFolderError
 
@@ -276,6 +277,30 @@ def _choose_backend(backend: str | None) -> str:
     return backend
 
 
+def _check_devices_start(backend: str) -> None:
+    # JAX starts its platforms on first use; one it cannot start (JAX_PLATFORMS=cuda
+    # on a machine without CUDA) fails deep inside the first computation, after
+    # the run folder exists. Start them here, before anything is written.
+    if backend != "jax":
+        return
+    import jax
+
+    try:
+        jax.devices()
+    except Exception as error:
+        platforms = os.environ.get("JAX_PLATFORMS")
+        hint = (
+            f"JAX_PLATFORMS={platforms!r} asks for a platform this machine cannot "
+            "start; unset it, or set JAX_PLATFORMS=cpu"
+            if platforms
+            else "check the JAX install (pip install -e . installs the CPU build)"
+        )
+        raise RecipeError(
+            f"JAX could not start its devices ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else 'no message'}); {hint}"
+        ) from None
+
+
 def _remove_if_empty(path: Path) -> None:
     with contextlib.suppress(OSError):  # it holds the run: keep it
         path.rmdir()
@@ -348,7 +373,7 @@ def measure(run_dir, lenses, steps, key_frequencies, name) -> None:
         record = folder.saved_config()
         if record is None:
             raise RecipeError(f"{folder.path} has no config.json: not a run folder")
-        _choose_backend(record.get("backend"))
+        _check_devices_start(_choose_backend(record.get("backend")))
         from keras_grok.runs.replay import measure_run, parse_steps
 
         names = [name.strip() for name in lenses.split(",") if name.strip()]

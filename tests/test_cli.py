@@ -1,9 +1,13 @@
 """The command line refuses bad input with exit code 2 and one line, no traceback."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
+import pytest
 from click.testing import CliRunner
 
 from keras_grok import cli
@@ -163,3 +167,33 @@ def test_a_stop_signal_inside_a_gc_callback_is_sent_again_not_dropped(monkeypatc
         gc.callbacks.remove(callback)
     time.sleep(0.5)
     assert sent and set(sent) == {signal.SIGINT}
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="a fresh JAX process; once is enough")
+def test_a_jax_platform_that_cannot_start_is_refused_before_the_folder(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cuda", "KERAS_BACKEND": "jax"}
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_grok.cli",
+            "run",
+            RECIPE,
+            "--backend",
+            "jax",
+            "--out",
+            str(out),
+            "--set",
+            "max_steps=20",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(error) == 1 and "JAX_PLATFORMS='cuda'" in error[0], result.stderr
+    assert not out.exists()
