@@ -19,10 +19,11 @@ from keras_grok.callbacks import (
     CollapseMonitor,
     CollapseStatisticsOf,
     FeaturesOf,
+    FourierMonitor,
     MetricsRecorder,
     TrainingCheckpoint,
 )
-from keras_grok.data import ImageSplit, ModularSplit, TextSplit
+from keras_grok.data import ImageSplit, ModularSplit, TextSplit, modular_dataset
 from keras_grok.losses import SumSquaredError
 from keras_grok.measures import (
     collapse,
@@ -40,6 +41,7 @@ from keras_grok.utils.argument_validation import validate_bool_arg, validate_str
 X = np.random.default_rng(0).normal(size=(24, 6)).astype("float32")
 Y = np.arange(24) % 3
 ROWS = [{"step": s, "train_accuracy": min(1.0, s / 50)} for s in range(1, 120, 3)]
+MOD = modular_dataset(7)
 STATS = collapse_statistics.collapse_statistics([(X, Y)], 3)
 
 
@@ -262,6 +264,20 @@ CASES = [
         {"num_classes": 7, "vocab_size": 9, "d_model": 8, "num_heads": 2, "d_mlp": 8},
         "activation",
         [None, 3],
+    ),
+    (
+        "FourierMonitor num_key_frequencies",
+        FourierMonitor,
+        {"train_data": (MOD.x_train, MOD.y_train), "p": 7},
+        "num_key_frequencies",
+        ["3", 2.5, math.nan, True, None],
+    ),
+    (
+        "FourierMonitor embedding",
+        FourierMonitor,
+        {"train_data": (MOD.x_train, MOD.y_train), "p": 7},
+        "embedding",
+        [3, ""],
     ),
     (
         "measure_now",

@@ -20,7 +20,9 @@ from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import (
     LabelledData,
     validate_choice_arg,
+    validate_int_arg,
     validate_labelled_pair,
+    validate_string_arg,
 )
 
 SPECTRUM_METRICS = ("fourier_sparsity", "fourier_gini", "fourier_top_frequency")
@@ -111,9 +113,14 @@ class FourierMonitor(ScheduledMonitor):
         self.op = canonical_operation(op)
         validate_choice_arg(directions, "directions", fourier.DIRECTIONS)
         self.directions = directions
+        if embedding is not None:
+            validate_string_arg(embedding, "embedding")
         self.embedding = embedding
         frequencies = (self.p - 1) // 2  # an even p's p/2 has no sine
-        if not 1 <= int(num_key_frequencies) <= frequencies:
+        num_key_frequencies = validate_int_arg(
+            num_key_frequencies, "num_key_frequencies"
+        )
+        if not 1 <= num_key_frequencies <= frequencies:
             raise ValueError(
                 f"num_key_frequencies must be in [1, {frequencies}]. "
                 f"Received: num_key_frequencies={num_key_frequencies}"
