@@ -146,6 +146,16 @@ class SumSquaredError(keras.losses.Loss):
         return {**super().get_config(), "sparse": self.sparse}
 
 
+def _single_loss(loss):
+    # A one-output model may be compiled with its loss in a structure keyed by
+    # the output (``{"logits": loss}`` or ``[loss]``): that loss is the model's.
+    if isinstance(loss, dict) and len(loss) == 1:
+        return next(iter(loss.values()))
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        return loss[0]
+    return loss
+
+
 def per_example_loss(loss) -> Callable | None:
     """A compiled model's loss as ``(y_true, y_pred) -> (batch,)`` values, unreduced.
 
@@ -162,11 +172,14 @@ def per_example_loss(loss) -> Callable | None:
 
     Returns:
         The function, or None when ``loss`` is None or is a structure of losses
-        (dict or list: one per output), which keras-grok does not evaluate.
+        (dict or list: one per output), which keras-grok does not evaluate; a
+        structure of one loss (a one-output model's ``{"logits": loss}``) is
+        that loss.
 
     Raises:
         ValueError: a name Keras does not know.
     """
+    loss = _single_loss(loss)
     if loss is None or isinstance(loss, (dict, list, tuple)):
         return None
     resolved = keras.losses.get(loss)
@@ -199,6 +212,7 @@ def is_sparse_loss(loss) -> bool:
     name, as ``model.compile`` receives them); False for everything else,
     including None and structures of losses.
     """
+    loss = _single_loss(loss)
     if loss is None or isinstance(loss, (dict, list, tuple)):
         return False
     if isinstance(loss, SumSquaredError):

@@ -919,3 +919,37 @@ def test_variable_values_are_read_without_numpy_2_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(variable_numpy(variable), [0.0, 1.0, 2.0])
+
+
+def test_a_fourier_basis_of_an_integer_dtype_is_refused():
+    with pytest.raises(ValueError, match="dtype"):
+        fourier.fourier_basis(7, dtype="int32")
+    assert to_numpy(fourier.fourier_basis(7, dtype="float16")).dtype == np.float16
+
+
+def test_key_frequencies_of_non_finite_norms_are_refused_and_ranked_last_inside():
+    norms = np.array([1.0, np.nan, 0.5], "float32")
+    with pytest.raises(ValueError, match="norms"):
+        fourier.key_frequencies(norms, k=1)
+    # What monitors use: NaN ranks last on every backend.
+    assert to_numpy(fourier.ranked_frequencies(norms, k=2)).tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("label", [2**40, 2.0**40, -(2**40)])
+def test_a_label_beyond_int32_is_refused_not_wrapped(label):
+    y = np.arange(30, dtype=np.float64 if isinstance(label, float) else np.int64) % 3
+    y[0] = label
+    with pytest.raises(ValueError, match="labels"):
+        validate_class_labels(y, "labels")
+    x = np.ones((30, 4), "float32")
+    with pytest.raises(ValueError, match="labels"):
+        collapse.batch_collapse_statistics(x, y, 3)
+    with pytest.raises(ValueError, match="train_data"):
+        CollapseMonitor((x, y))
+
+
+def test_batch_statistics_of_no_samples_are_refused_by_name():
+    with pytest.raises(ValueError, match="features must hold at least one sample"):
+        collapse.batch_collapse_statistics(
+            np.zeros((0, 4), "float32"), np.zeros((0,), "int32"), 3
+        )

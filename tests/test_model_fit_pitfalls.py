@@ -376,3 +376,26 @@ def test_the_recipes_transformer_is_paper_b_model_unless_causal_is_set():
     causal = build_modular_model({**MODULAR, "causal": True}, 115, 113)
     first = keras.Model(causal.input, causal.get_layer("attention_norm_0").output)
     assert_allclose(first(tokens)[:, 0], first(changed)[:, 0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("wrap", [lambda loss: {"logits": loss}, lambda loss: [loss]])
+def test_a_one_output_model_compiled_with_its_loss_in_a_structure_logs_that_loss(wrap):
+    x, y = _data()
+    model = _classifier()
+    model.compile("adam", wrap(keras.losses.SparseCategoricalCrossentropy(True)))
+    monitor = GrokkingMonitor((x, y), schedule=[2])
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    expected = model.evaluate(x, y, verbose=0)
+    expected = expected[0] if isinstance(expected, list) else expected
+    assert np.isclose(monitor.latest["train_loss"], expected, rtol=1e-4)
+
+
+def test_the_progress_bar_by_default_shows_what_a_train_only_monitor_logs():
+    x, y = _data()
+    monitor = GrokkingMonitor((x, y), schedule=[1, 2])
+    progress = StepProgress([monitor])
+    assert progress.keys == ["train_accuracy"]
+    _classifier().fit(
+        x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor, progress]
+    )
+    assert monitor.latest["step"] == 2

@@ -236,7 +236,7 @@ class FourierMonitor(ScheduledMonitor):
         ops = keras.ops
         table = ops.convert_to_tensor(self._find_embedding(model).embeddings)
         norms = fourier.embedding_spectrum(table, self.p)
-        keys = fourier.key_frequencies(
+        keys = fourier.ranked_frequencies(
             _without_nyquist(norms, self.p), self.num_key_frequencies
         )
         return tuple(int(f) for f in ops.convert_to_numpy(keys))
@@ -263,7 +263,7 @@ class FourierMonitor(ScheduledMonitor):
             else tuple(
                 int(f)
                 for f in ops.convert_to_numpy(
-                    fourier.key_frequencies(_without_nyquist(norms, self.p), k)
+                    fourier.ranked_frequencies(_without_nyquist(norms, self.p), k)
                 )
             )
         )

@@ -32,12 +32,18 @@ class StepProgress(keras.callbacks.Callback):
     def __init__(self, monitors: list[ScheduledMonitor], keys: list[str] | None = None):
         super().__init__()
         self.monitors = list(monitors)
+        known = [n for m in self.monitors for n in m.metric_names]
+        # By default each monitor's progress keys that it logs (a GrokkingMonitor
+        # without test data logs no test_accuracy).
         self.keys = (
             list(keys)
             if keys
-            else list(dict.fromkeys(k for m in self.monitors for k in m.progress_keys))
+            else list(
+                dict.fromkeys(
+                    k for m in self.monitors for k in m.progress_keys if k in known
+                )
+            )
         )
-        known = [n for m in self.monitors for n in m.metric_names]
         unknown = [k for k in self.keys if k not in known]
         if unknown:
             raise ValueError(

@@ -19,7 +19,11 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from keras_grok.utils.argument_validation import validate_bool_arg, validate_int_arg
+from keras_grok.utils.argument_validation import (
+    validate_bool_arg,
+    validate_class_labels,
+    validate_int_arg,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,11 +133,12 @@ def empty_collapse_statistics(
 def batch_collapse_statistics(
     features, labels, num_classes: int, covariance: bool = False
 ) -> CollapseStatistics:
-    """Statistics of one batch, without input checks: jit-able ``keras.ops`` only.
+    """Statistics of one batch: jit-able ``keras.ops`` only.
 
     Two passes over the batch: per-class sums (``segment_sum``) give the means,
-    then the squared deviations from them. Labels must already be valid integer
-    indices in ``[0, num_classes)`` (``update_collapse_statistics`` checks them).
+    then the squared deviations from them. Labels must be valid integer indices
+    in ``[0, num_classes)``: NumPy labels are checked here, tensors (which may be
+    traced) are not (``update_collapse_statistics`` checks them).
 
     Args:
         features: ``(b, ...)`` features; flattened to ``(b, d)`` and cast to float32.
@@ -143,6 +148,14 @@ def batch_collapse_statistics(
     """
     num_classes = validate_int_arg(num_classes, "num_classes")
     covariance = validate_bool_arg(covariance, "covariance")
+    if isinstance(labels, np.ndarray):  # host labels: checked (a traced tensor is not)
+        validate_class_labels(labels, "labels", num_classes)
+    shape = tuple(getattr(features, "shape", ()) or ())
+    if shape and shape[0] == 0:
+        raise ValueError(
+            "features must hold at least one sample. Received: features of shape "
+            f"{shape}"
+        )
     features = ops.cast(features, "float32")
     features = ops.reshape(features, (ops.shape(features)[0], -1))
     labels = ops.cast(ops.reshape(labels, (-1,)), "int32")

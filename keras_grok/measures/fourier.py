@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -90,6 +91,12 @@ def fourier_basis(p: int, dtype: str = "float32"):
     coefficients = ops.matmul(basis, embedding_table[:97])  # (97, d)
     ```
     """
+    dtype = keras.backend.standardize_dtype(dtype)
+    if not keras.backend.is_float_dtype(dtype):
+        raise ValueError(
+            "dtype must be a floating-point dtype (the basis holds cosines and "
+            f"sines). Received: dtype={dtype!r}"
+        )
     return ops.convert_to_tensor(_basis_numpy(_check_modulus(p)), dtype=dtype)
 
 
@@ -153,10 +160,25 @@ def key_frequencies(norms, k: int = 5):
 
     Returns:
         An int32 ``(k,)`` tensor of frequencies in ``1 .. len(norms)``.
+
+    Raises:
+        ValueError: ``norms`` holds a negative, NaN or infinite value (a
+            diverged embedding has no key frequencies), or ``k`` is out of range.
+    """
+    validate_nonnegative_values(ops.convert_to_numpy(norms), "norms")
+    return ranked_frequencies(norms, k)
+
+
+def ranked_frequencies(norms, k: int = 5):
+    """``key_frequencies`` without its input check: NaN norms rank last.
+
+    For monitors, which must keep logging (NaN figures) when training diverges;
+    the ranking is then the same on every backend.
     """
     norms = ops.convert_to_tensor(norms)
     k = _check_k(k, norms)
-    _, indices = ops.top_k(norms, k)
+    finite = ops.where(ops.isnan(norms), ops.full_like(norms, -np.inf), norms)
+    _, indices = ops.top_k(finite, k)
     return ops.cast(indices, "int32") + 1
 
 

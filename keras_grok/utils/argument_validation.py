@@ -186,6 +186,10 @@ def validate_nonnegative_values(values, name: str) -> np.ndarray:
     return array
 
 
+MAX_CLASS_INDEX = int(np.iinfo(np.int32).max)
+"""The largest class index: the measures hold labels as int32."""
+
+
 def validate_class_labels(
     labels, name: str, num_classes: int | None = None
 ) -> np.ndarray:
@@ -202,7 +206,7 @@ def validate_class_labels(
 
     Raises:
         ValueError: labels that are not numbers, fractional, non-finite,
-            negative or ``>= num_classes``.
+            negative, ``>= num_classes`` or beyond int32 (``MAX_CLASS_INDEX``).
     """
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
@@ -219,6 +223,12 @@ def validate_class_labels(
                 f"Received: {labels.dtype} values such as "
                 f"{labels.reshape(-1)[:3].tolist()}"
             )
+    if labels.size and np.abs(labels).max() > MAX_CLASS_INDEX:
+        # Measures index classes in int32: a larger label would wrap around.
+        raise ValueError(
+            f"{name} must be class indices below {MAX_CLASS_INDEX + 1}. Received: "
+            f"a label of {labels.reshape(-1)[np.argmax(np.abs(labels))].item()!r}"
+        )
     labels = labels.astype(np.int64)
     if labels.size and (
         labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes)
