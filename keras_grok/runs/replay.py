@@ -48,6 +48,8 @@ from keras_grok.runs.lenses import (
 from keras_grok.runs.run_folder import (
     RunFolder,
     RunFolderError,
+    config_fingerprint,
+    read_checkpoint_state,
     read_metrics,
     write_metrics_atomic,
 )
@@ -348,6 +350,21 @@ def check_replayable(folder: RunFolder) -> tuple[dict, list[tuple[int, Path]]]:
             "or empty, or its run was recorded before keras-grok kept one): rerun "
             "it to measure after the fact"
         )
+    own = config_fingerprint(record)
+    for step, path in history:
+        # A history copied or linked from another run would measure that run.
+        state = read_checkpoint_state(path)
+        if (state.fingerprint and state.fingerprint != own) or state.step != step:
+            whose = (
+                f"holds step {state.step}, not {step}"
+                if state.step != step
+                else f"was saved by a run of another config or seed than "
+                f"{folder.config} records"
+            )
+            raise RunFolderError(
+                f"{path} {whose}: the checkpoint history does not belong to this "
+                "run; remove the stray checkpoints, or rerun the run with --overwrite"
+            )
     return record, history
 
 

@@ -293,3 +293,29 @@ def test_measure_names_what_config_json_lacks(tmp_path, run_dir):
     (copy / "config.json").write_text(json.dumps(record))
     with pytest.raises(RunFolderError, match="config.json records no backend"):
         measure_run(copy, ["collapse"], [5])
+
+
+def test_measure_refuses_a_history_that_another_run_saved(tmp_path, run_dir):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    record = json.loads((copy / "config.json").read_text())
+    record["seed"] = 5  # now the history's checkpoints are another seed's
+    (copy / "config.json").write_text(json.dumps(record))
+    with pytest.raises(RunFolderError, match="does not belong to this run"):
+        measure_run(copy, ["collapse"], [10])
+
+
+def test_measure_refuses_a_history_checkpoint_renamed_to_another_step(
+    tmp_path, run_dir
+):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    folder = RunFolder(copy)
+    folder.history_checkpoint(16).rename(folder.history_checkpoint(20))
+    with pytest.raises(RunFolderError, match="holds step 16, not 20"):
+        measure_run(copy, ["collapse"], [25])
