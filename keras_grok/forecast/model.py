@@ -356,12 +356,12 @@ def _examples(signals, steps, generalized_at, budgets, weights):
             f"steps, generalized_at, budgets and weights need one entry per row of "
             f"signals ({n}). Received: lengths {lengths}"
         )
+    steps = np.array([validate_int_arg(s, "steps") for s in steps], dtype=np.float64)
+    budgets = np.array([validate_int_arg(b, "budgets") for b in budgets], np.float64)
     if n < x.shape[1] + 2:
         raise ValueError(
             f"fitting needs more examples than signals. Received: {n} examples"
         )
-    steps = np.array([validate_int_arg(s, "steps") for s in steps], dtype=np.float64)
-    budgets = np.array([validate_int_arg(b, "budgets") for b in budgets], np.float64)
     known = np.array([g is not None for g in generalized_at])
     ends = np.array(
         [

@@ -147,6 +147,12 @@ def normalized_hsic(
     ``batch_size`` samples, one batch of all of them is used. The value depends on
     ``n``, so compare figures computed with one batch size.
 
+    Range: nHSIC is not a share in ``[0, 1]``. It is a trace of two resolvents,
+    each with eigenvalues in ``[0, 1)``, so it lies between 0 and about the
+    smaller rank of the two Gram matrices: below ``K`` for one-hot labels of
+    ``K`` classes, up to ``n`` for inputs. Paper A plots differences such as
+    ``nHSIC(Z; X) - nHSIC(Z; Y)``.
+
     Args:
         z: ``(N, ...)`` features.
         other: ``(N, ...)`` the other variable: inputs X, or one-hot labels Y with

@@ -105,7 +105,9 @@ class MetricsFile:
             if header != self.columns:
                 raise RunFolderError(
                     f"{self.path} has other columns than this run writes "
-                    f"({len(header)} columns, expected {len(self.columns)}); {FIX}"
+                    f"({len(header)} columns, expected {len(self.columns)}): "
+                    "record to another path, or remove that file first (for a "
+                    "keras-grok run: pass --overwrite, or choose another --out)"
                 )
         rows = read_metrics(self.path)
         self.last_step = rows[-1]["step"] if rows else -1

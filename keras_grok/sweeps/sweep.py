@@ -356,15 +356,16 @@ def mean_curve(runs: Sequence[list[dict]], key: str) -> Curve | None:
 
 def summarize(
     groups: dict[float, list[list[dict]]],
-    train_threshold: float,
-    test_threshold: float,
+    train_threshold: float = 0.99,
+    test_threshold: float = 0.99,
 ) -> list[dict]:
     """One table row per swept value: grokking times and accuracies over its runs.
 
     ``memorized_at`` (train accuracy >= ``train_threshold``) and ``generalized_at``
     (test accuracy >= ``test_threshold``) are averaged over the runs that reached
     them; ``*_runs`` counts those runs. ``best_test_accuracy`` and
-    ``final_test_accuracy`` are averaged over all runs.
+    ``final_test_accuracy`` are averaged over all runs. Both thresholds default
+    to 0.99, as the monitors' do.
 
     Raises:
         ValueError: a threshold outside (0, 1].

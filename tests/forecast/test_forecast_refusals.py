@@ -71,3 +71,10 @@ def test_a_step_between_measured_rows_forecasts_from_the_rows_up_to_it():
     assert forecasting.forecast(later_changed, 1e-3, 1.0, step=30) == at_30
     with pytest.raises(ValueError, match=r"\(200, the largest step of the 9 rows"):
         forecasting.forecast(rows, 1e-3, 1.0, step=300)
+
+
+def test_fit_forecaster_names_a_bad_budget_before_counting_the_examples():
+    with pytest.raises(ValueError, match="budgets must be an integer >= 1"):
+        fit_forecaster(
+            np.ones((3, len(SIGNALS))), [10, 20, 30], [100, None, 300], [0, 1000, 1000]
+        )

@@ -91,7 +91,8 @@ def test_nhsic_of_z_independent_of_y_is_far_below_z_a_function_of_y():
     independent = rng.normal(size=(300, 1)).astype("float32") * 3
     high = information.normalized_hsic(dependent, one_hot, "linear")
     low = information.normalized_hsic(independent, one_hot, "linear")
-    assert high > 4.0 and low < 0.2 * high
+    # Not a share: above 1, below the number of classes (see the docstring).
+    assert 4.0 < high < 10.0 and low < 0.2 * high
 
 
 def test_kde_mutual_information_matches_float64_reference():

@@ -309,3 +309,13 @@ def test_train_and_record_refuses_a_callback_that_is_not_a_monitor(tmp_path):
             monitors=(keras.callbacks.History(),), verbose=False,
         )  # fmt: skip
     assert not (tmp_path / "run").exists()
+
+
+def test_a_metrics_file_of_other_columns_names_what_to_do_outside_the_cli(tmp_path):
+    from keras_grok.runs.metrics_file import MetricsFile
+
+    path = tmp_path / "old.csv"
+    path.write_text("step,loss\n1,0.5\n")
+    with pytest.raises(RunFolderError, match="record to another path, or remove"):
+        MetricsFile(path, ["step", "train_loss", "test_loss"])
+    assert path.read_text() == "step,loss\n1,0.5\n"

@@ -41,3 +41,11 @@ def test_executor_from_config_takes_the_documented_defaults_for_missing_keys():
         executor_from_config({"executor": "process", "parallel": 0})
     with pytest.raises(TypeError, match="config must be a dict"):
         executor_from_config(None)
+
+
+def test_summarize_uses_the_monitors_thresholds_by_default():
+    from keras_grok.sweeps.sweep import summarize
+
+    groups = {0.3: [[{"step": 10, "train_accuracy": 1.0, "test_accuracy": 0.995}]]}
+    assert summarize(groups) == summarize(groups, 0.99, 0.99)
+    assert summarize(groups)[0]["generalized_at"] == 10
