@@ -953,3 +953,73 @@ def test_batch_statistics_of_no_samples_are_refused_by_name():
         collapse.batch_collapse_statistics(
             np.zeros((0, 4), "float32"), np.zeros((0,), "int32"), 3
         )
+
+
+def test_half_precision_inputs_are_measured_in_float32():
+    big = np.full((2, 2), 300.0, "float16")  # its squares pass float16's 65504
+    assert np.isclose(float(fourier.squared_weight_norm([big])), 360000.0)
+    values = np.array([30000, 30000, 1000, 5000], "float16")
+    expected = np.abs(values[:, None] - values[None, :].astype(np.float64)).sum() / (
+        2 * 4**2 * values.astype(np.float64).mean()
+    )
+    assert np.isclose(float(fourier.gini_coefficient(values)), expected, rtol=1e-5)
+    matrix = np.random.default_rng(0).normal(size=(6, 4)) * 300
+    s = np.linalg.svd(matrix.astype(np.float16).astype(np.float64), compute_uv=False)
+    assert np.isclose(
+        float(spectral.stable_rank(matrix.astype("float16"))),
+        (s**2).sum() / s[0] ** 2,
+        rtol=1e-4,
+    )
+    p = s / s.sum()
+    assert np.isclose(
+        float(spectral.spectral_entropy(matrix.astype("float16"))),
+        -(p * np.log(p)).sum(),
+        rtol=1e-4,
+    )
+
+
+def test_relative_noise_refuses_integer_inputs():
+    from keras_grok.layers import RelativeGaussianNoise
+
+    with pytest.raises(ValueError, match="inputs must have a floating-point dtype"):
+        RelativeGaussianNoise(0.1, seed=1)(
+            np.arange(10, dtype="int32").reshape(2, 5), training=True
+        )
+
+
+def _tiny_classifier(output_structure=None):
+    inputs = keras.Input((4,))
+    features = keras.layers.Dense(8, activation="relu", name="features")(inputs)
+    logits = keras.layers.Dense(3, name="logits")(features)
+    outputs = output_structure(logits) if output_structure else logits
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        "adam", {"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+    )
+    return model
+
+
+def test_unsigned_labels_are_measured_on_every_backend():
+    x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+    y = np.arange(30) % 3
+    signed = CollapseMonitor((x, y), schedule=[3])
+    unsigned = CollapseMonitor((x, y.astype("uint64")), schedule=[3])
+    _tiny_classifier().fit(
+        x, y, epochs=1, batch_size=10, verbose=0, callbacks=[signed, unsigned]
+    )
+    assert unsigned.latest["train_rnc1"] == signed.latest["train_rnc1"]
+
+
+def test_a_model_whose_output_is_a_dict_is_refused_by_name():
+    x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+    y = np.arange(30) % 3
+    model = _tiny_classifier(lambda logits: {"logits": logits})
+    with pytest.raises(ValueError, match="output in a dict with keys \\['logits'\\]"):
+        model.fit(
+            x,
+            {"logits": y},
+            epochs=1,
+            batch_size=10,
+            verbose=0,
+            callbacks=[GrokkingMonitor((x, y), schedule=[3])],
+        )

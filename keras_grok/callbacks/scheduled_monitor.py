@@ -312,6 +312,18 @@ def _check_inputs(model: keras.Model, needs, names: dict) -> None:
             f"model={model.name!r} with {len(inputs)} inputs and {len(outputs)} "
             "outputs"
         )
+    structure = getattr(model, "output", None)
+    if isinstance(structure, (dict, list, tuple)):
+        kind = (
+            f"dict with keys {sorted(structure)}"
+            if isinstance(structure, dict)
+            else f"{type(structure).__name__} of one tensor"
+        )
+        raise ValueError(
+            "The monitors measure a model whose output is one tensor. Received: "
+            f"model={model.name!r} with its output in a {kind}; build it with "
+            "keras.Model(inputs, outputs_tensor)"
+        )
     expected = tuple(inputs[0].shape[1:])
     for _, data in needs:
         got = tuple(data.x.shape[1:])

@@ -8,6 +8,7 @@ from keras import ops
 from keras_grok.utils.argument_validation import (
     FLOAT32_MAX,
     validate_float_arg,
+    validate_float_dtype,
     validate_seed,
 )
 
@@ -46,6 +47,7 @@ class RelativeGaussianNoise(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=False):
+        validate_float_dtype(inputs, "inputs")  # integer noise would be rounded away
         if not training or self.stddev == 0:
             return inputs
         scale = ops.stop_gradient(ops.std(inputs, axis=0, keepdims=True))

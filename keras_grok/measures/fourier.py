@@ -29,6 +29,7 @@ import numpy as np
 from keras import ops
 
 from keras_grok.measures.float64 import matmul_float64, mean_float64
+from keras_grok.measures.spectral import widen_half
 from keras_grok.utils.argument_validation import (
     validate_choice_arg,
     validate_class_labels,
@@ -237,7 +238,7 @@ def gini_coefficient(values):
             f"values must be a 1-D tensor. Received: shape={tuple(ops.shape(values))}"
         )
     validate_nonnegative_values(ops.convert_to_numpy(values), "values")
-    x = ops.sort(ops.convert_to_tensor(values))
+    x = ops.sort(widen_half(ops.convert_to_tensor(values)))
     n = x.shape[0]
     ranks = ops.cast(ops.arange(1, n + 1), x.dtype)
     gini = 2.0 * ops.sum(ranks * x) / (n * ops.sum(x)) - (n + 1.0) / n
@@ -264,7 +265,7 @@ def squared_weight_norm(weights: Sequence):
     total = ops.convert_to_tensor(0.0, "float32")
     for w in weights:
         w = validate_float_dtype(getattr(w, "value", w), "weights")
-        total = total + ops.cast(ops.sum(ops.square(w)), "float32")
+        total = total + ops.cast(ops.sum(ops.square(widen_half(w))), "float32")
     return total
 
 

@@ -89,7 +89,19 @@ def singular_values(w, split: int | None = None):
     ``U diag(ds) V^T`` on every backend, finite also for repeated or zero singular
     values (only the gradients of U and V have ``1 / (s_i^2 - s_j^2)`` terms).
     """
-    return ops.svd(as_matrix(w, split), full_matrices=False, compute_uv=False)
+    matrix = widen_half(validate_float_dtype(as_matrix(w, split), "w"))
+    return ops.svd(matrix, full_matrices=False, compute_uv=False)
+
+
+def widen_half(x):
+    """``x`` cast to float32 if it is float16 or bfloat16, else ``x`` as it is.
+
+    Half-precision sums of squares overflow past 65504, and no backend's CPU SVD
+    takes half-precision matrices, so measures compute them in float32.
+    """
+    if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
+        return ops.cast(x, "float32")
+    return x
 
 
 # --------------------------------------------------------------------------------------
@@ -212,7 +224,7 @@ def spectral_entropy(w, split: int | None = None, decomposition: str = "auto"):
     spectral_entropy(np.eye(4, dtype="float32"))  # log(4) = 1.386...
     ```
     """
-    matrix = validate_float_dtype(as_matrix(w, split), "w")
+    matrix = widen_half(validate_float_dtype(as_matrix(w, split), "w"))
     validate_choice_arg(decomposition, "decomposition", DECOMPOSITIONS)
     if decomposition == "auto":
         decomposition = AUTO_DECOMPOSITION.get(keras.backend.backend(), "svd")

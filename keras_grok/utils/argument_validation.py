@@ -348,6 +348,8 @@ def validate_labelled_pair(
             f"Received shape {y.shape}"
         )
     labels = validate_class_labels(labels, f"{name} labels", num_classes)
+    if np.issubdtype(y.dtype, np.unsignedinteger):
+        y = y.astype(np.int64)  # torch has no uint64 (and few unsigned) tensors
     return LabelledData(x, y, labels.astype(np.int32))
 
 
