@@ -153,8 +153,8 @@ def batch_collapse_statistics(
     shape = tuple(getattr(features, "shape", ()) or ())
     if shape and shape[0] == 0:
         raise ValueError(
-            "features must hold at least one sample. Received: features of shape "
-            f"{shape}"
+            "features must hold at least one sample (they are empty). "
+            f"Received: features of shape {shape}"
         )
     features = ops.cast(features, "float32")
     features = ops.reshape(features, (ops.shape(features)[0], -1))
