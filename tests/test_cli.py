@@ -173,24 +173,10 @@ def test_a_stop_signal_inside_a_gc_callback_is_sent_again_not_dropped(monkeypatc
 def test_a_jax_platform_that_cannot_start_is_refused_before_the_folder(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cuda", "KERAS_BACKEND": "jax"}
     out = tmp_path / "run"
+    cli_module = [sys.executable, "-m", "keras_grok.cli"]
+    args = ["run", RECIPE, "--backend", "jax", "--out", str(out), "max_steps=20"]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "keras_grok.cli",
-            "run",
-            RECIPE,
-            "--backend",
-            "jax",
-            "--out",
-            str(out),
-            "--set",
-            "max_steps=20",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+        cli_module + args, capture_output=True, text=True, env=env, timeout=300
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
