@@ -174,7 +174,8 @@ def per_example_loss(loss) -> Callable | None:
         The function, or None when ``loss`` is None or is a structure of losses
         (dict or list: one per output), which keras-grok does not evaluate; a
         structure of one loss (a one-output model's ``{"logits": loss}``) is
-        that loss.
+        that loss. None too for a loss with ``ignore_class``, whose mean is
+        over the rows it keeps.
 
     Raises:
         ValueError: a name Keras does not know.
@@ -183,6 +184,8 @@ def per_example_loss(loss) -> Callable | None:
     if loss is None or isinstance(loss, (dict, list, tuple)):
         return None
     resolved = keras.losses.get(loss)
+    if getattr(resolved, "ignore_class", None) is not None:
+        return None  # its mean is over the rows it keeps: not a per-example sum
     if isinstance(resolved, keras.losses.Loss):
         dtype = resolved.dtype
 

@@ -1023,3 +1023,9 @@ def test_a_model_whose_output_is_a_dict_is_refused_by_name():
             verbose=0,
             callbacks=[GrokkingMonitor((x, y), schedule=[3])],
         )
+
+
+def test_batch_statistics_refuse_one_hot_labels_by_name():
+    features = np.random.default_rng(0).normal(size=(10, 3)).astype("float32")
+    with pytest.raises(ValueError, match="labels must be \\(n,\\) integer class"):
+        collapse.batch_collapse_statistics(features, np.eye(2)[np.arange(10) % 2], 2)

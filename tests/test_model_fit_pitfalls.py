@@ -399,3 +399,43 @@ def test_the_progress_bar_by_default_shows_what_a_train_only_monitor_logs():
         x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor, progress]
     )
     assert monitor.latest["step"] == 2
+
+
+def test_a_compiled_metric_of_a_monitors_name_is_replaced_with_a_warning():
+    x, y = _data()
+    model = _classifier()
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="train_accuracy")],
+    )
+    monitor = GrokkingMonitor((x[:15], y[:15]), schedule="every:1")
+    with pytest.warns(UserWarning, match=r"logs \['train_accuracy'\], which logs"):
+        history = model.fit(
+            x, y, epochs=2, batch_size=32, verbose=0, callbacks=[monitor]
+        )
+    assert history.history["train_accuracy"][-1] == monitor.latest["train_accuracy"]
+
+
+def test_a_loss_with_ignore_class_is_logged_as_nan_with_a_warning():
+    x, y = _data()
+    model = _classifier()
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+    )
+    monitor = GrokkingMonitor((x, y), schedule=[2])
+    with pytest.warns(UserWarning, match="ignore_class"):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    assert np.isnan(monitor.latest["train_loss"])
+    assert 0.0 <= monitor.latest["train_accuracy"] <= 1.0
+
+
+def test_a_one_unit_binary_classifier_is_refused_with_what_to_build():
+    x, y = _data(classes=2)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+    model.compile("adam", "binary_crossentropy")
+    monitor = GrokkingMonitor((x, y.astype("float32")), schedule=[2])
+    with pytest.raises(ValueError, match="end it with Dense\\(2\\)"):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])

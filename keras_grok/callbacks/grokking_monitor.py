@@ -131,7 +131,8 @@ class GrokkingMonitor(ScheduledMonitor):
         if loss is not None and not self._loss_known:
             warnings.warn(
                 f"GrokkingMonitor cannot evaluate the model's loss {loss!r} (one "
-                "per output); train_loss and test_loss are logged as NaN.",
+                "per output, or one with ignore_class); train_loss and test_loss "
+                "are logged as NaN.",
                 stacklevel=2,
             )
         self._started = time.perf_counter()
@@ -157,6 +158,13 @@ class GrokkingMonitor(ScheduledMonitor):
             width = int(outputs[0].shape[-1])
         except (AttributeError, IndexError, TypeError, ValueError):
             return  # a subclassed model: its width is known only once it runs
+        if width == 1:
+            raise ValueError(
+                "GrokkingMonitor measures classifiers with one output per class "
+                "(accuracy is the argmax of K >= 2 outputs). Received: a model with "
+                "1 output unit (a sigmoid binary classifier?): end it with Dense(2) "
+                "and SparseCategoricalCrossentropy instead"
+            )
         for split, data in self.data.items():
             if data.labels.max() >= width:
                 raise ValueError(

@@ -138,6 +138,7 @@ class ScheduledMonitor(keras.callbacks.Callback):
         # On JAX every read of `self.model` copies the training state into the
         # model's variables (Keras' Callback.model syncs): read it once here.
         self._trained_model = self.model
+        self._clash_warned = False
         self._check_model(self._trained_model)
         _check_callback_order(self)
         start = current_step(self._trained_model)
@@ -221,6 +222,16 @@ class ScheduledMonitor(keras.callbacks.Callback):
         self._coordinator.measure_due(self._completed, final=last_epoch)
         if logs is not None:
             latest = self.latest
+            clashes = [name for name in self.metric_names if name in logs]
+            if clashes and not self._clash_warned:
+                self._clash_warned = True
+                warnings.warn(
+                    f"{type(self).__name__} logs {clashes}, which logs already "
+                    "held (a compiled metric or another monitor of that name): "
+                    "the monitor's values replace them in History, CSVLogger and "
+                    "TensorBoard. Give the compiled metric another name.",
+                    stacklevel=2,
+                )
             for name in self.metric_names:
                 logs[name] = float(latest.get(name, math.nan))
 

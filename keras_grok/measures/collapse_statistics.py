@@ -148,6 +148,12 @@ def batch_collapse_statistics(
     """
     num_classes = validate_int_arg(num_classes, "num_classes")
     covariance = validate_bool_arg(covariance, "covariance")
+    label_shape = tuple(getattr(labels, "shape", ()) or ())
+    if len(label_shape) > 1 and any(d != 1 for d in label_shape[1:]):
+        raise ValueError(
+            "labels must be (n,) integer class indices (take the argmax of one-hot "
+            f"rows). Received: labels of shape {label_shape}"
+        )
     if isinstance(labels, np.ndarray):  # host labels: checked (a traced tensor is not)
         validate_class_labels(labels, "labels", num_classes)
     shape = tuple(getattr(features, "shape", ()) or ())

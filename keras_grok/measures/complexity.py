@@ -169,8 +169,9 @@ def model_loss(model: keras.Model) -> Callable:
     values = grok_losses.per_example_loss(getattr(model, "loss", None))
     if values is None:
         raise ValueError(
-            "The model has no single loss to measure: compile it with one loss or "
-            "pass loss_fn."
+            "The model has no single loss to measure (none, one per output, or "
+            "one with ignore_class): compile it with one loss or pass loss_fn. "
+            f"Received: loss={getattr(model, 'loss', None)!r}"
         )
     return values
 
