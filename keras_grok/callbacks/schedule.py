@@ -206,10 +206,49 @@ def _check_total(total_steps: int) -> None:
     validate_int_arg(total_steps, "total_steps", minimum=1)
 
 
-def every_schedule(total_steps: int, stride: int) -> Schedule:
-    """Every ``stride``-th step, plus the first and the last: a dense reference."""
+@dataclass(frozen=True)
+class StrideSchedule:
+    """Step 1, every ``stride``-th step and ``total_steps``, by arithmetic.
+
+    What ``every_schedule`` gives when its steps are too many to list: a run of
+    unknown length (a generator without ``steps_per_epoch``) is planned for
+    2**31 - 1 steps, which ``every:1`` would list one by one.
+    """
+
+    total_steps: int
+    stride: int
+
+    def __contains__(self, step: object) -> bool:
+        if not isinstance(step, (int, np.integer)) or not 1 <= step <= self.total_steps:
+            return False
+        return step in (1, self.total_steps) or step % self.stride == 0
+
+    def __len__(self) -> int:
+        listed = self.total_steps // self.stride
+        return listed + (self.stride > 1) + (self.total_steps % self.stride != 0)
+
+    def next_after(self, step: int, history: Sequence[dict] = ()) -> int:
+        """The first scheduled step after ``step`` (``NEVER`` past the last)."""
+        if step >= self.total_steps:
+            return NEVER
+        if step < 1:
+            return 1
+        return min((step // self.stride + 1) * self.stride, self.total_steps)
+
+
+_MAX_LISTED_STEPS = 1_000_000
+
+
+def every_schedule(total_steps: int, stride: int) -> Schedule | StrideSchedule:
+    """Every ``stride``-th step, plus the first and the last: a dense reference.
+
+    A ``Schedule``; a ``StrideSchedule`` (the same steps, not listed) when there
+    are more than a million of them.
+    """
     _check_total(total_steps)
     validate_int_arg(stride, "stride", minimum=1)
+    if total_steps // stride > _MAX_LISTED_STEPS:
+        return StrideSchedule(total_steps, stride)
     return Schedule((1, *range(stride, total_steps + 1, stride), total_steps))
 
 
@@ -226,7 +265,7 @@ def resolve_schedule(
     spec: ScheduleSpec,
     total_steps: int,
     levels: Mapping[str, float] | None = None,
-) -> Schedule | AdaptiveSchedule:
+) -> Schedule | StrideSchedule | AdaptiveSchedule:
     """Turns a schedule spec into a schedule for a run of ``total_steps`` steps.
 
     ``spec`` is a ``Schedule`` or ``AdaptiveSchedule``; an iterable of steps; a
@@ -238,7 +277,7 @@ def resolve_schedule(
         ValueError: a spec of none of these forms; the message names the allowed
             forms.
     """
-    if isinstance(spec, (Schedule, AdaptiveSchedule)):
+    if isinstance(spec, (Schedule, StrideSchedule, AdaptiveSchedule)):
         return spec
     if isinstance(spec, str):
         name, colon, argument = spec.partition(":")

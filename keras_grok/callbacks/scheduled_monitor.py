@@ -139,6 +139,7 @@ class ScheduledMonitor(keras.callbacks.Callback):
         # model's variables (Keras' Callback.model syncs): read it once here.
         self._trained_model = self.model
         self._clash_warned = False
+        self._unknown_length = not (self.params or {}).get("steps")
         self._check_model(self._trained_model)
         _check_callback_order(self)
         start = current_step(self._trained_model)
@@ -149,6 +150,15 @@ class ScheduledMonitor(keras.callbacks.Callback):
             if start >= total:  # a further `fit` call on a trained model
                 total += start
         else:
+            if keras.backend.backend() == "jax":
+                # Keras' JAX trainer loses the model's state when a callback reads
+                # it at the start of the step that then finds no data (measured:
+                # "Buffer has been deleted or donated" at the epoch's end).
+                raise ValueError(
+                    f"{type(self).__name__} on JAX needs the epoch length: pass "
+                    "steps_per_epoch to fit (a generator's length is unknown). "
+                    "Received: params steps=None"
+                )
             total = _UNKNOWN_LENGTH_STEPS
         spec = "geometric" if self.schedule_spec is None else self.schedule_spec
         self.schedule = resolve_schedule(spec, max(total, 1), self.schedule_levels())
@@ -215,6 +225,10 @@ class ScheduledMonitor(keras.callbacks.Callback):
         self._completed = self._epoch_start + batch + self._steps_per_execution
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._unknown_length:
+            # The epoch ended when the data ran out, after a batch-begin hook
+            # that counted one more step than was trained: count again.
+            self._completed = current_step(self._trained_model)
         last_epoch = (
             epoch + 1 >= self.params.get("epochs", 0)
             or self._trained_model.stop_training
