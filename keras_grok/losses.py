@@ -60,6 +60,12 @@ def squared_error_one_hot(y_true, y_pred, sparse: bool = True):
             )
         targets = ops.cast(y_true, y_pred.dtype)
         return ops.sum(ops.square(y_pred - targets), axis=-1)
+    if len(y_true.shape) >= 2 and y_true.shape[-1] not in (1, None):
+        raise ValueError(
+            "y_true must be (batch,) integer labels with sparse=True; for one-hot "
+            "target rows use SumSquaredError(sparse=False). Received: y_true of "
+            f"shape {tuple(y_true.shape)}"
+        )
     classes = ops.shape(y_pred)[-1]
     batch = (tuple(y_true.shape) or (1,))[0]
     if not _shapes_agree((batch,), tuple(y_pred.shape)[:1]):

@@ -1029,3 +1029,46 @@ def test_batch_statistics_refuse_one_hot_labels_by_name():
     features = np.random.default_rng(0).normal(size=(10, 3)).astype("float32")
     with pytest.raises(ValueError, match="labels must be \\(n,\\) integer class"):
         collapse.batch_collapse_statistics(features, np.eye(2)[np.arange(10) % 2], 2)
+
+
+@pytest.mark.parametrize("make", ["recorder", "progress"])
+@pytest.mark.parametrize("monitors", [10, "m", [keras.callbacks.EarlyStopping()]])
+def test_recorders_refuse_what_is_not_a_list_of_monitors(make, monitors, tmp_path):
+    from keras_grok.callbacks import MetricsRecorder, StepProgress
+
+    with pytest.raises(ValueError, match="monitors"):
+        if make == "recorder":
+            MetricsRecorder(tmp_path / "m.csv", monitors)
+        else:
+            StepProgress(monitors)
+
+
+def test_a_spectral_density_monitor_refuses_to_watch_another_model():
+    from keras_grok.callbacks import SpectralDensityMonitor
+
+    def model():
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(8)(inputs)
+        made = keras.Model(inputs, keras.layers.Dense(3)(hidden))
+        made.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+        return made
+
+    watched, trained = model(), model()
+    monitor = SpectralDensityMonitor(watched, schedule=[1], min_dimension=2)
+    x = np.ones((8, 4), "float32")
+    with pytest.raises(ValueError, match="another model is training"):
+        trained.fit(x, np.zeros(8), epochs=1, verbose=0, callbacks=[monitor])
+
+
+def test_cross_entropy_of_no_pairs_is_refused():
+    with pytest.raises(ValueError, match="pairs must be a 1-D list of one or more"):
+        fourier.cross_entropy_of_pairs(
+            np.zeros((4, 3), "float32"), np.array([0, 1, 2, 0]), pairs=np.array([], int)
+        )
+
+
+def test_sparse_sum_squared_error_names_one_hot_targets():
+    with pytest.raises(ValueError, match="SumSquaredError\\(sparse=False\\)"):
+        SumSquaredError()(
+            np.eye(3, dtype="float32")[[0, 2]], np.zeros((2, 3), "float32")
+        )

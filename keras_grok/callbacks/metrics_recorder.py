@@ -50,7 +50,7 @@ class MetricsRecorder(keras.callbacks.Callback):
     ):
         super().__init__()
         self.path = path
-        self.monitors = list(monitors)
+        self.monitors = monitor_list(monitors, "MetricsRecorder")
         self.elapsed_offset = validate_float_arg(elapsed_offset, "elapsed_offset")
         names = [n for m in self.monitors for n in m.metric_names]
         self.columns = ["step", "elapsed", *dict.fromkeys(names)]
@@ -94,3 +94,20 @@ class MetricsRecorder(keras.callbacks.Callback):
     def _flush(self) -> None:
         for record in merged_records_after(self.monitors, self._file.last_step):
             self._file.append({**record, "elapsed": self.elapsed()})
+
+
+def monitor_list(monitors, who: str) -> list[ScheduledMonitor]:
+    """``monitors`` as a list if it holds only keras-grok monitors, else ValueError."""
+    if isinstance(monitors, (str, bytes)) or not hasattr(monitors, "__iter__"):
+        raise ValueError(
+            f"{who} needs a list of keras-grok monitors. Received: "
+            f"monitors={monitors!r}"
+        )
+    monitors = list(monitors)
+    strays = [type(m).__name__ for m in monitors if not isinstance(m, ScheduledMonitor)]
+    if strays:
+        raise ValueError(
+            f"{who} reads keras-grok monitors (GrokkingMonitor, CollapseMonitor, "
+            f"...); pass other callbacks to fit. Received: monitors holding {strays}"
+        )
+    return monitors

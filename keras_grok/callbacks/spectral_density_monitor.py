@@ -72,6 +72,7 @@ class SpectralDensityMonitor(ScheduledMonitor):
     ):
         super().__init__(schedule)
         self.min_dimension = validate_int_arg(min_dimension, "min_dimension")
+        self._model_made_for = model
         if not getattr(model, "built", True):
             raise ValueError(
                 "SpectralDensityMonitor lists the model's weight matrices when it "
@@ -97,6 +98,15 @@ class SpectralDensityMonitor(ScheduledMonitor):
             *(f"esd_alpha/{path}" for path in self.matrices),
             *(f"stable_rank/{path}" for path in self.matrices),
         )
+
+    def _check_model(self, model: keras.Model) -> None:
+        super()._check_model(model)
+        if model is not self._model_made_for:
+            raise ValueError(
+                "SpectralDensityMonitor measures the model it was made with, and "
+                "another model is training. Received: made with model="
+                f"{self._model_made_for.name!r}, fit on model={model.name!r}"
+            )
 
     def panels(self) -> tuple[Panel, ...]:
         if not self.matrices:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_grok.callbacks.metrics_recorder import merged_records_after
+from keras_grok.callbacks.metrics_recorder import merged_records_after, monitor_list
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 
 
@@ -31,7 +31,7 @@ class StepProgress(keras.callbacks.Callback):
 
     def __init__(self, monitors: list[ScheduledMonitor], keys: list[str] | None = None):
         super().__init__()
-        self.monitors = list(monitors)
+        self.monitors = monitor_list(monitors, "StepProgress")
         known = [n for m in self.monitors for n in m.metric_names]
         # By default each monitor's progress keys that it logs (a GrokkingMonitor
         # without test data logs no test_accuracy).

@@ -383,6 +383,13 @@ def cross_entropy_of_pairs(logits, labels, pairs=None):
         )
     labels = ops.convert_to_tensor(labels.astype("int32"))
     if pairs is not None:
+        if len(np.shape(ops.convert_to_numpy(pairs))) != 1 or not np.size(
+            ops.convert_to_numpy(pairs)
+        ):
+            raise ValueError(
+                "pairs must be a 1-D list of one or more row indices (a mean over "
+                f"no pairs is undefined). Received: pairs={pairs!r}"
+            )
         index = ops.cast(ops.convert_to_tensor(pairs), "int32")
         logits, labels = ops.take(logits, index, axis=0), ops.take(labels, index)
     picked = ops.take_along_axis(logits, labels[:, None], axis=1)[:, 0]

@@ -102,7 +102,7 @@ def test_a_model_without_large_matrices_logs_nan(split):
 def test_a_monitor_made_for_another_model_says_so(split):
     deeper = modular_mlp(23, embed_dim=24, hidden=32, depth=2)
     monitor = SpectralDensityMonitor(deeper, schedule=Schedule((1,)))
-    with pytest.raises(ValueError, match=r"no weights \['hidden_0/kernel'\]"):
+    with pytest.raises(ValueError, match="another model is training"):
         fit(make_model(), split, [monitor])
 
 
