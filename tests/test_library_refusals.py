@@ -177,6 +177,19 @@ def test_gini_of_non_negative_values_lies_in_zero_to_one(values):
     assert values.sum() == 0 or 0.0 <= gini <= 1.0 - 1.0 / len(values) + 1e-5
 
 
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([1e-45, 1e-45], 0.0),  # subnormal float32: a device may flush their sum to 0
+        ([0.0, 0.0, 1e-45], 2.0 / 3.0),
+        ([3.0, 1e-45, 0.0, 0.0], 0.75),
+    ],
+)
+def test_gini_of_subnormal_values_is_a_number(values, expected):
+    gini = float(to_numpy(fourier.gini_coefficient(np.array(values, "float32"))))
+    assert np.isclose(gini, expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("width", [0.0, -1.0, float("nan"), float("inf")])
 def test_non_positive_or_non_finite_kernel_widths_are_refused(width):
     z = np.random.default_rng(0).normal(size=(50, 3))

@@ -237,8 +237,16 @@ def gini_coefficient(values):
         raise ValueError(
             f"values must be a 1-D tensor. Received: shape={tuple(ops.shape(values))}"
         )
-    validate_nonnegative_values(ops.convert_to_numpy(values), "values")
-    x = ops.sort(widen_half(ops.convert_to_tensor(values)))
+    host = ops.convert_to_numpy(values)
+    validate_nonnegative_values(host, "values")
+    # G is scale-free, so divide by the largest value on the host first: values
+    # that are all subnormal would otherwise sum to zero where a device flushes
+    # subnormals (XLA on CPU does), giving NaN instead of G.
+    dtype = "float64" if host.dtype == np.float64 else "float32"
+    peak = float(np.max(host))
+    if peak > 0.0:
+        host = np.asarray(host, "float64") / peak
+    x = ops.sort(ops.convert_to_tensor(host, dtype=dtype))
     n = x.shape[0]
     ranks = ops.cast(ops.arange(1, n + 1), x.dtype)
     gini = 2.0 * ops.sum(ranks * x) / (n * ops.sum(x)) - (n + 1.0) / n

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -144,6 +146,9 @@ class RayExecutor:
         if not runs:
             return {}
         started = not ray.is_initialized()
+        # ray.init installs a SIGTERM handler of its own (sys.exit) in this
+        # process and ray.shutdown leaves it: the caller's is put back after.
+        sigterm_handler = signal.getsignal(signal.SIGTERM)
         if started:
             options = {"include_dashboard": False, "log_to_driver": False}
             if self.address is None:
@@ -155,7 +160,7 @@ class RayExecutor:
             self._check_resources(ray.cluster_resources())
         except ValueError:
             if started:
-                ray.shutdown()
+                _shutdown(ray, sigterm_handler)
             raise
         task = ray.remote(_run_command).options(
             num_cpus=self.num_cpus_per_run, num_gpus=self.num_gpus_per_run
@@ -184,7 +189,7 @@ class RayExecutor:
             for ref in pending:
                 ray.cancel(ref)
             if started:
-                ray.shutdown()
+                _shutdown(ray, sigterm_handler)
 
     def _check_resources(self, total: dict) -> None:
         # A task asking more than the whole cluster has would wait forever.
@@ -332,3 +337,13 @@ def executor_from_config(config: dict) -> ProcessExecutor | RayExecutor:
         config.get("cpus_per_run", 1),
         config.get("gpus_per_run", 0),
     )
+
+
+def _shutdown(ray, sigterm_handler) -> None:
+    """Shuts Ray down and puts back the SIGTERM handler ray.init replaced."""
+    ray.shutdown()
+    # Off the main thread signal.signal raises, and ray.init set no handler.
+    if sigterm_handler is not None and threading.current_thread() is (
+        threading.main_thread()
+    ):
+        signal.signal(signal.SIGTERM, sigterm_handler)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -106,6 +108,7 @@ def ray_instance():
     ray = pytest.importorskip(
         "ray", reason="Ray is not installed: pip install 'keras-grok[ray]'"
     )
+    sigterm_handler = signal.getsignal(signal.SIGTERM)
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -114,6 +117,7 @@ def ray_instance():
     )
     yield ray
     ray.shutdown()
+    signal.signal(signal.SIGTERM, sigterm_handler)  # ray.init replaced it
 
 
 def plan(recipe: Path, out: Path, settings=None) -> list[SweepRun]:
@@ -347,3 +351,35 @@ def test_a_ray_task_whose_program_does_not_exist_fails_with_exit_127(tmp_path):
     code, error = _run_command(("/nonexistent/binary",), str(tmp_path))
     assert code == 127 and error.startswith("cannot start: ")
     assert "cannot start" in (tmp_path / "log.txt").read_text()
+
+
+RAY_STARTED_BY_THE_EXECUTOR = """
+import signal, sys
+from pathlib import Path
+from keras_grok.sweeps.executors import RayExecutor
+from keras_grok.sweeps.sweep import SweepRun
+
+def own(signum, frame):
+    pass
+
+signal.signal(signal.SIGTERM, own)
+run = SweepRun(1.0, 0, Path(sys.argv[1]), (sys.executable, "-c", "pass"))
+codes = RayExecutor(num_cpus=1).run([run], log=lambda _: None)
+assert list(codes.values()) == [0], codes
+assert signal.getsignal(signal.SIGTERM) is own, signal.getsignal(signal.SIGTERM)
+"""
+
+
+def test_a_ray_the_executor_started_gives_back_the_callers_sigterm_handler(tmp_path):
+    # ray.init installs its own SIGTERM handler (sys.exit) and ray.shutdown leaves
+    # it in place, so a user's script would change how it ends after one sweep.
+    pytest.importorskip("ray", reason="Ray is not installed")
+    script = tmp_path / "script.py"
+    script.write_text(RAY_STARTED_BY_THE_EXECUTOR)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
