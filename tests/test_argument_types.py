@@ -36,7 +36,11 @@ from keras_grok.measures import (
 )
 from keras_grok.models import modular_transformer
 from keras_grok.runs.after_the_fact import measure_now
-from keras_grok.utils.argument_validation import validate_bool_arg, validate_string_arg
+from keras_grok.utils.argument_validation import (
+    Range,
+    validate_bool_arg,
+    validate_string_arg,
+)
 
 X = np.random.default_rng(0).normal(size=(24, 6)).astype("float32")
 Y = np.arange(24) % 3
@@ -337,3 +341,18 @@ def test_a_flag_comes_back_as_a_python_bool(value):
 @pytest.mark.parametrize("value", ["features", "a b"])
 def test_a_name_comes_back_unchanged(value):
     assert validate_string_arg(value, "layer") == value
+
+
+def test_a_range_names_an_open_bound_as_open_in_one_message():
+    # beta_2=1.0 and beta_2=1.5 were refused with different bounds ("< 1", "<= 1").
+    unit = Range(float, maximum=1.0, open_maximum=True)
+    for bad in (1.0, 1.5):
+        with pytest.raises(ValueError, match=r"x must be a finite number >= 0 and < 1"):
+            unit.validate(bad, "x")
+    assert unit.validate(0.999, "x") == 0.999
+    below_ten = Range(int, 0, 10, open_maximum=True)
+    with pytest.raises(ValueError, match=r"n must be an integer <= 9\. Received: n=10"):
+        below_ten.validate(10, "n")
+    assert below_ten.validate(9, "n") == 9
+    with pytest.raises(ValueError, match=r"m must be an integer >= 1\. Received: m=0"):
+        Range(int, 0, open_minimum=True).validate(0, "m")

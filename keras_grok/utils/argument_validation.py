@@ -22,6 +22,7 @@ def validate_float_arg(
     minimum: float = 0.0,
     allow_minimum: bool = True,
     maximum: float | None = None,
+    allow_maximum: bool = True,
 ) -> float:
     """Returns ``value`` as a Python float if it is finite and in range.
 
@@ -30,8 +31,8 @@ def validate_float_arg(
         name: the argument's name, for the message.
         minimum: the smallest allowed value. Defaults to `0.0`.
         allow_minimum: whether ``minimum`` itself is allowed. Defaults to `True`.
-        maximum: the largest allowed value (inclusive), or None.
-            Defaults to `None`.
+        maximum: the largest allowed value, or None. Defaults to `None`.
+        allow_maximum: whether ``maximum`` itself is allowed. Defaults to `True`.
 
     Raises:
         ValueError: not a real number, not finite, or out of range.
@@ -44,10 +45,14 @@ def validate_float_arg(
         except (TypeError, ValueError):
             number = math.nan
     low_ok = number >= minimum if allow_minimum else number > minimum
-    high_ok = maximum is None or number <= maximum
+    high_ok = maximum is None or (
+        number <= maximum if allow_maximum else number < maximum
+    )
     if not (math.isfinite(number) and low_ok and high_ok):
         bound = ">=" if allow_minimum else ">"
-        extra = f" and <= {maximum:g}" if maximum is not None else ""
+        extra = ""
+        if maximum is not None:
+            extra = f" and {'<=' if allow_maximum else '<'} {maximum:g}"
         raise ValueError(
             f"{name} must be a finite number {bound} {minimum:g}{extra}. "
             f"Received: {name}={value!r}"
@@ -387,11 +392,14 @@ class Range:
             ValueError: naming ``name`` and the value, if it does not.
         """
         if self.kind is int:
-            number = validate_int_arg(value, name, minimum=int(self.minimum))
-            if self.maximum is not None and number > self.maximum:
+            low = int(self.minimum) + int(self.open_minimum)
+            number = validate_int_arg(value, name, minimum=low)
+            high = self.maximum
+            if high is not None and self.open_maximum:
+                high = math.ceil(high) - 1
+            if high is not None and number > high:
                 raise ValueError(
-                    f"{name} must be an integer <= {self.maximum}. "
-                    f"Received: {name}={value!r}"
+                    f"{name} must be an integer <= {high}. Received: {name}={value!r}"
                 )
         else:
             number = validate_float_arg(
@@ -400,10 +408,7 @@ class Range:
                 minimum=self.minimum,
                 allow_minimum=not self.open_minimum,
                 maximum=self.maximum,
-            )
-        if self.open_maximum and number >= self.maximum:
-            raise ValueError(
-                f"{name} must be < {self.maximum:g}. Received: {name}={value!r}"
+                allow_maximum=not self.open_maximum,
             )
         return number
 
