@@ -52,9 +52,11 @@ from keras_grok.sweeps.sweep import (
     check_reusable,
     cli_command,
     last_error,
+    run_all,
+)
+from keras_grok.sweeps.sweep_results import (
     plot_sweep,
     read_groups,
-    run_all,
     summarize,
     table_csv,
     table_markdown,

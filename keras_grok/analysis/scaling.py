@@ -168,8 +168,8 @@ def time_scale_fits(
     against lambda with ``fit_power_law`` (paper A's prediction: slope near -1).
 
     Args:
-        groups: ``{lambda: [rows of each seed's run]}`` (``keras_grok.sweeps.sweep``'s
-            ``read_groups``).
+        groups: ``{lambda: [rows of each seed's run]}`` (``read_groups`` of
+            ``keras_grok.sweeps.sweep_results``).
         threshold: train accuracy that counts as memorized.
         test_threshold: test accuracy that counts as generalized.
         confidence: the slopes' interval level. Defaults to `0.95`.

@@ -28,11 +28,9 @@ from keras_grok.sweeps.executors import (
     import_ray,
     make_executor,
 )
-from keras_grok.sweeps.sweep import (
-    SweepRun,
-    cli_command,
+from keras_grok.sweeps.sweep import SweepRun, cli_command, run_all
+from keras_grok.sweeps.sweep_results import (
     read_groups,
-    run_all,
     summarize,
     table_csv,
     table_markdown,

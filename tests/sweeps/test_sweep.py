@@ -18,15 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from keras_grok import cli
-from keras_grok.sweeps.sweep import (
-    SweepRun,
-    cli_command,
-    first_step_at,
-    mean_curve,
-    run_all,
-    summarize,
-    table_markdown,
-)
+from keras_grok.analysis.events import first_step_at
+from keras_grok.sweeps.sweep import SweepRun, cli_command, run_all
+from keras_grok.sweeps.sweep_results import mean_curve, summarize, table_markdown
 
 ROOT = Path(__file__).parents[2]
 

@@ -3,7 +3,7 @@
 import pytest
 
 from keras_grok.sweeps.executors import ProcessExecutor, executor_from_config
-from keras_grok.sweeps.sweep import plot_sweep
+from keras_grok.sweeps.sweep_results import plot_sweep
 
 PANEL = ("accuracy", ("train_accuracy",), False)
 
@@ -44,7 +44,7 @@ def test_executor_from_config_takes_the_documented_defaults_for_missing_keys():
 
 
 def test_summarize_uses_the_monitors_thresholds_by_default():
-    from keras_grok.sweeps.sweep import summarize
+    from keras_grok.sweeps.sweep_results import summarize
 
     groups = {0.3: [[{"step": 10, "train_accuracy": 1.0, "test_accuracy": 0.995}]]}
     assert summarize(groups) == summarize(groups, 0.99, 0.99)
