@@ -45,9 +45,9 @@ from keras_grok.experiments.config_checks import (
     check_list,
     check_model_keys,
     check_modular,
-    check_schedules,
     modular_sizes,
 )
+from keras_grok.experiments.cost_checks import check_schedules
 from keras_grok.measures import complexity
 from keras_grok.models.modular import build_modular_model
 from keras_grok.regularizers import apply_paper_b_regularization

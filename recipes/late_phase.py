@@ -68,10 +68,10 @@ from keras_grok.experiments.config_checks import (
     check_ints,
     check_model_keys,
     check_modular,
-    check_schedules,
     check_unused_keys,
     modular_sizes,
 )
+from keras_grok.experiments.cost_checks import check_schedules
 from keras_grok.experiments.image_grokking import IMAGE_CONFIG
 from keras_grok.models import FEATURES_LAYER
 from keras_grok.models.image import build_image_model

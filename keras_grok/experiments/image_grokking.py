@@ -25,13 +25,12 @@ from keras_grok.experiments.config_checks import (
     check_choice,
     check_every_class,
     check_floats,
-    check_image_model,
     check_image_subset,
     check_ints,
-    check_schedules,
     check_training,
     check_unused_keys,
 )
+from keras_grok.experiments.cost_checks import check_image_model, check_schedules
 from keras_grok.models import FEATURES_LAYER
 from keras_grok.models.image import (
     IMAGE_LOSSES,

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from keras_grok import cli
-from keras_grok.experiments import config_checks
+from keras_grok.experiments import cost_checks
 from keras_grok.experiments.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).parents[2]
@@ -229,7 +229,7 @@ def test_sizes_at_their_defaults_are_caps_not_refusals():
 @pytest.fixture
 def fixed_memory_budget(monkeypatch):
     # The same verdicts on any machine: a budget of 8 GB, not half of this one's.
-    monkeypatch.setattr(config_checks, "memory_budget", lambda: 8 * 10**9)
+    monkeypatch.setattr(cost_checks, "memory_budget", lambda: 8 * 10**9)
 
 
 @pytest.mark.parametrize(
@@ -272,14 +272,14 @@ def test_the_parameter_estimate_is_the_built_models_count(config):
     full = {**config, "learning_rate": 1e-3, "weight_decay": 0.1, "beta_2": 0.98}
     vocab = config["p"] + (2 if config["model"] == "transformer" else 0)
     model = build_modular_model(full, vocab, config["p"])
-    assert config_checks.modular_parameters(full) == model.count_params()
+    assert cost_checks.modular_parameters(full) == model.count_params()
 
 
 def test_a_schedule_is_measured_before_it_is_listed():
-    assert config_checks.schedule_length("every:10", 1000) == 102
-    assert config_checks.schedule_length("geometric:2", 1024) == 12
+    assert cost_checks.schedule_length("every:10", 1000) == 102
+    assert cost_checks.schedule_length("geometric:2", 1024) == 12
     with pytest.raises(ValueError, match="near 1"):
-        config_checks.schedule_length("geometric:1.000000001", 30000)
+        cost_checks.schedule_length("geometric:1.000000001", 30000)
 
 
 def test_a_recipe_that_refuses_its_config_while_running_leaves_no_folder(tmp_path):

@@ -199,7 +199,7 @@ def test_apply_overrides_refuses_overrides_that_are_not_strings():
 
 
 def test_schedule_length_refuses_fewer_than_one_step():
-    from keras_grok.experiments.config_checks import schedule_length
+    from keras_grok.experiments.cost_checks import schedule_length
 
     with pytest.raises(ValueError, match="Received: total_steps=0"):
         schedule_length("geometric", 0)
