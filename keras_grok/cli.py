@@ -20,6 +20,7 @@ import click
 
 from keras_grok.experiments.recipe import RecipeError, apply_overrides, load_recipe
 from keras_grok.stop_signals import STOP_SIGNALS, Terminated, raise_on_stop_signals
+from keras_grok.utils.standard_output import guard_standard_output
 
 BACKENDS = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 INSTALL_HINTS = {
@@ -55,6 +56,7 @@ class _Verbs(click.Group):
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """keras-grok: watch grokking, neural collapse and complexity dynamics."""
+    guard_standard_output()  # a closed or full stdout must not stop a run
     if ctx.invoked_subcommand is None:  # no verb: the help, as --help gives it
         click.echo(ctx.get_help())
 
@@ -274,7 +276,23 @@ def _choose_backend(backend: str | None) -> str:
             f"this process; run keras-grok in a new process to use {backend!r}"
         )
     os.environ["KERAS_BACKEND"] = backend
+    _check_matplotlib_backend()
     return backend
+
+
+def _check_matplotlib_backend() -> None:
+    # Keras imports matplotlib, which refuses an unknown MPLBACKEND at import:
+    # name the variable rather than blame the recipe that imports Keras.
+    name = os.environ.get("MPLBACKEND")
+    if not name or "matplotlib" in sys.modules:
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ValueError as error:
+        raise RecipeError(
+            f"MPLBACKEND={name!r} is not a matplotlib backend ({error}); unset it: "
+            "keras-grok saves its figures with the Agg backend"
+        ) from None
 
 
 def _check_devices_start(backend: str) -> None:

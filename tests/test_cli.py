@@ -183,3 +183,53 @@ def test_a_jax_platform_that_cannot_start_is_refused_before_the_folder(tmp_path)
     error = [line for line in result.stderr.splitlines() if line.startswith("Error")]
     assert len(error) == 1 and "JAX_PLATFORMS='cuda'" in error[0], result.stderr
     assert not out.exists()
+
+
+TINY = ["p=7", "train_fraction=0.6", "max_steps=8", "batch_size=8", "refine=false"]
+TINY += ["embed_dim=8", "hidden=16", "checkpoint_seconds=0"]
+
+
+def _close_stdout() -> None:
+    os.close(1)  # as a daemon, or `keras-grok run ... >&-`
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("stdout", ["closed", "/dev/full"])
+def test_a_closed_or_full_standard_output_does_not_stop_the_run(tmp_path, stdout):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "keras_grok.cli", "run", RECIPE, "--out", str(out)]
+    args += ["--backend", BACKEND, *TINY]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            args,
+            stdout=full if stdout == "/dev/full" else None,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            preexec_fn=_close_stdout if stdout == "closed" else None,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final_step"] == 8
+    if stdout == "/dev/full":
+        assert "writing to the standard output failed" in result.stderr
+
+
+def test_an_unknown_mplbackend_is_named_not_blamed_on_the_recipe(tmp_path):
+    # Keras imports matplotlib, which refuses an unknown MPLBACKEND on import.
+    env = {**os.environ, "MPLBACKEND": "nonsense"}
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "keras_grok.cli", "run", RECIPE, "--out", str(out)]
+    result = subprocess.run(
+        [*args, "--backend", BACKEND, *TINY],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: MPLBACKEND='nonsense'")
+    assert "is not a recipe" not in result.stderr
+    assert not out.exists()

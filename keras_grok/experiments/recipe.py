@@ -125,6 +125,8 @@ def load_recipe(path: str | Path) -> Recipe:
             f"{path} is not a recipe: it must define CONFIG (a dict of defaults) "
             "and run(config, out_dir)"
         )
+    for key, value in defaults.items():
+        _check_json_value(path, key, value)
     return Recipe(
         path,
         dict(defaults),
@@ -132,6 +134,22 @@ def load_recipe(path: str | Path) -> Recipe:
         getattr(module, "validate", None),
         getattr(module, "prepare", None),
     )
+
+
+def _check_json_value(path, key, value) -> None:
+    # A run records its config in config.json and compares a resumed run's
+    # with it, so each default must survive a JSON round trip.
+    try:
+        same = json.loads(json.dumps(value)) == value
+    except (TypeError, ValueError):
+        same = False
+    if not isinstance(key, str) or not same:
+        raise RecipeError(
+            f"{path} is not a recipe: CONFIG[{key!r}] must be a JSON value (a "
+            "number, string, bool, None, or a list or dict of them, with string "
+            f"keys), as config.json records it. Received: {value!r} of type "
+            f"{type(value).__name__}"
+        )
 
 
 def apply_overrides(defaults: dict, overrides: list[str]) -> dict:

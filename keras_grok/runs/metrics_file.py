@@ -25,8 +25,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
 
     Raises:
         RunFolderError: the file is not a metrics file of keras-grok (no ``step``
-            column), holds a line that does not parse, or its steps do not
-            increase.
+            column, or a repeated column), holds a line that does not parse, or
+            its steps do not increase. Columns are read by name, in any order.
     """
     path = Path(path)
     if not path.exists():
@@ -43,19 +43,20 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
     if not lines:
         return []
     columns = lines[0].split(",")
-    if columns[0] != "step" or len(set(columns)) != len(columns):
+    # Read by name: a file whose columns another tool reordered reads the same.
+    if "step" not in columns or len(set(columns)) != len(columns):
         raise RunFolderError(
             f"{path} is not a metrics file of keras-grok (its header is "
             f"{lines[0][:80]!r}); {FIX}"
         )
-    rows, last = [], -1
+    step_at, rows, last = columns.index("step"), [], -1
     for number, line in enumerate(lines[1:], start=2):
         cells = line.split(",")
         try:
             if len(cells) != len(columns):
                 raise ValueError(f"{len(cells)} cells for {len(columns)} columns")
-            row = {"step": int(cells[0])}
-            row.update((k, _to_float(v)) for k, v in zip(columns[1:], cells[1:]))
+            row = {k: _to_float(v) for k, v in zip(columns, cells) if k != "step"}
+            row = {"step": int(cells[step_at]), **row}
         except ValueError:
             raise RunFolderError(
                 f"{path} line {number} is not a row of numbers: {line[:80]!r}; {FIX}"

@@ -296,6 +296,32 @@ def test_a_recipe_that_refuses_its_config_while_running_leaves_no_folder(tmp_pat
     assert not out.exists()  # the corrected command finds a free folder
 
 
+@pytest.mark.parametrize(
+    "value, kind",
+    [
+        ("{1, 2}", "set"),
+        ("(1, 2)", "tuple"),
+        ("float('nan')", "float"),
+        ("b'x'", "bytes"),
+    ],
+)
+def test_a_recipe_default_that_config_json_cannot_hold_is_refused(
+    tmp_path, value, kind
+):
+    recipe = tmp_path / "odd_default.py"
+    recipe.write_text(
+        f"CONFIG = {{'x': {value}, 'seed': 0}}\ndef run(config, out_dir):\n"
+        "    return {}\n"
+    )
+    out = tmp_path / "run"
+    result = run([str(recipe)], out)
+    assert result.exit_code == 2, result.output
+    assert "CONFIG['x'] must be a JSON value" in result.stderr
+    assert f"of type {kind}" in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_forty_bad_cli_inputs_are_refused_before_anything_is_written(tmp_path):
     assert len(BAD_INPUTS) >= 40
     for index, (args, words) in enumerate(BAD_INPUTS):

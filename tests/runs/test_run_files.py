@@ -33,6 +33,19 @@ def test_a_torn_last_line_is_ignored(tmp_path):
     assert rows[1]["acc"] == 0.2
 
 
+def test_columns_are_read_by_name_in_any_order(tmp_path):
+    # A metrics file re-saved by another tool (pandas, a spreadsheet) with its
+    # columns reordered reads as the original.
+    ordered, reordered = tmp_path / "a.csv", tmp_path / "b.csv"
+    ordered.write_text("step,elapsed,acc\n1,0.5,0.1\n2,0.7,0.2\n")
+    reordered.write_text("acc,step,elapsed\n0.1,1,0.5\n0.2,2,0.7\n")
+    assert read_metrics(reordered) == read_metrics(ordered)
+    assert read_metrics(reordered)[1] == {"step": 2, "elapsed": 0.7, "acc": 0.2}
+    with pytest.raises(RunFolderError, match="is not a metrics file"):
+        (tmp_path / "c.csv").write_text("acc,elapsed\n0.1,0.5\n")
+        read_metrics(tmp_path / "c.csv")
+
+
 def test_truncation_keeps_rows_up_to_the_checkpoint_step(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,elapsed,acc\n1,0.5,0.1\n4,0.7,nan\n9,0.9,0.3\n12,1.0,0.")
