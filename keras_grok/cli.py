@@ -7,11 +7,7 @@ nothing that imports Keras until the backend is chosen and checked.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
-import importlib.util
 import json
-import os
-import platform
 import sys
 import traceback
 from pathlib import Path
@@ -19,18 +15,15 @@ from pathlib import Path
 import click
 
 from keras_grok.experiments.recipe import RecipeError, apply_overrides, load_recipe
+from keras_grok.process_setup import (
+    check_devices_start,
+    choose_backend,
+    limit_threads,
+    package_versions,
+)
 from keras_grok.stop_signals import STOP_SIGNALS, Terminated, raise_on_stop_signals
 from keras_grok.utils.standard_output import guard_standard_output
 
-BACKENDS = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
-INSTALL_HINTS = {
-    "jax": "pip install jax",
-    "tensorflow": "pip install tensorflow-cpu",
-    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu "
-    "(the CPU build; a GPU machine: pip install 'keras-grok[torch]')",
-}
-VERSIONED_PACKAGES = ("keras", "numpy", "jax", "tensorflow-cpu", "tensorflow", "torch")
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_SEED = 2**32 - 1  # NumPy's global seed (keras.utils.set_random_seed) is 32-bit
 
 
@@ -133,7 +126,7 @@ def _fail(line: str, code: int) -> None:
 
 
 def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
-    backend = _choose_backend(backend)
+    backend = choose_backend(backend)
     recipe = load_recipe(recipe_path)
 
     config = apply_overrides(recipe.defaults, overrides)
@@ -155,7 +148,7 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
         raise RecipeError(f"--out must name a folder. Received: --out {out!r}")
     # Every value is checked before the run folder is created or touched.
     recipe.check(config)
-    _check_devices_start(backend)
+    check_devices_start(backend)
 
     from keras_grok.runs.run_folder import RunFolder, RunFolderError
 
@@ -180,7 +173,7 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
                 folder.clear()
             else:
                 folder.check_resumable(record)
-            record["versions"] = _versions()
+            record["versions"] = package_versions()
             folder.write_config(record)
             click.echo(f"{recipe.name} on {backend} -> {folder.path}")
             try:
@@ -233,92 +226,6 @@ def _origin(error: BaseException) -> str:
     return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
 
 
-def limit_threads(threads: int | None) -> None:
-    """Sizes the BLAS/LAPACK and OpenMP pools before NumPy or a backend loads.
-
-    ``threads`` sets every variable of ``THREAD_VARIABLES``. None leaves them as
-    the environment sets them, except an unset ``OPENBLAS_NUM_THREADS``, which
-    becomes 1: on a 2-core CPU, OpenBLAS's threads (behind NumPy and JAX's CPU
-    linear algebra) contended with XLA's, and the complexity recipe's
-    regularized step (float64 eigendecompositions) took 33-39 ms with the
-    default pool against 20-25 ms with one thread; paper B's transformer step
-    132.8 against 60.7 ms. torch and TensorFlow do their linear algebra in MKL
-    and Eigen, whose pools this leaves alone (torch's step was 2.5x faster with
-    its two default threads than with one, on a quiet machine). Without effect
-    once NumPy is loaded in this process.
-    """
-    if threads is None:
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        return
-    for name in THREAD_VARIABLES:
-        os.environ[name] = str(threads)
-
-
-def _choose_backend(backend: str | None) -> str:
-    source = "--backend"
-    if backend is None:
-        source = "$KERAS_BACKEND" if os.environ.get("KERAS_BACKEND") else "default"
-        backend = os.environ.get("KERAS_BACKEND") or "jax"
-    if backend not in BACKENDS:
-        raise RecipeError(
-            f"unknown backend {backend!r} (from {source}); choose one of "
-            f"{', '.join(BACKENDS)}"
-        )
-    if importlib.util.find_spec(BACKENDS[backend]) is None:
-        raise RecipeError(
-            f"backend {backend!r} is not installed; install it with: "
-            f"{INSTALL_HINTS[backend]}"
-        )
-    keras = sys.modules.get("keras")
-    if keras is not None and keras.backend.backend() != backend:
-        raise RecipeError(
-            f"Keras is already imported with backend {keras.backend.backend()!r} in "
-            f"this process; run keras-grok in a new process to use {backend!r}"
-        )
-    os.environ["KERAS_BACKEND"] = backend
-    _check_matplotlib_backend()
-    return backend
-
-
-def _check_matplotlib_backend() -> None:
-    # Keras imports matplotlib, which refuses an unknown MPLBACKEND at import:
-    # name the variable rather than blame the recipe that imports Keras.
-    name = os.environ.get("MPLBACKEND")
-    if not name or "matplotlib" in sys.modules:
-        return
-    try:
-        import matplotlib  # noqa: F401
-    except ValueError as error:
-        raise RecipeError(
-            f"MPLBACKEND={name!r} is not a matplotlib backend ({error}); unset it: "
-            "keras-grok saves its figures with the Agg backend"
-        ) from None
-
-
-def _check_devices_start(backend: str) -> None:
-    # JAX starts its platforms on first use; one it cannot start (JAX_PLATFORMS=cuda
-    # on a machine without CUDA) fails deep inside the first computation, after
-    # the run folder exists. Start them here, before anything is written.
-    if backend != "jax":
-        return
-    import jax
-
-    try:
-        jax.devices()
-    except Exception as error:
-        platforms = os.environ.get("JAX_PLATFORMS")
-        hint = (
-            f"JAX_PLATFORMS={platforms!r} asks for a platform this machine cannot "
-            "start; unset it, or set JAX_PLATFORMS=cpu"
-            if platforms
-            else "check the JAX install (pip install -e . installs the CPU build)"
-        )
-        raise RecipeError(
-            f"JAX could not start its devices ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else 'no message'}); {hint}"
-        ) from None
-
-
 def _remove_if_empty(path: Path) -> None:
     with contextlib.suppress(OSError):  # it holds the run: keep it
         path.rmdir()
@@ -334,16 +241,6 @@ def _check_writable(path: Path) -> None:
         raise RecipeError(
             f"cannot write to --out {path}: {error.strerror or error}"
         ) from None
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in ("keras-grok", *VERSIONED_PACKAGES):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 @main.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -391,7 +288,7 @@ def measure(run_dir, lenses, steps, key_frequencies, name) -> None:
         record = folder.saved_config()
         if record is None:
             raise RecipeError(f"{folder.path} has no config.json: not a run folder")
-        _check_devices_start(_choose_backend(record.get("backend")))
+        check_devices_start(choose_backend(record.get("backend")))
         from keras_grok.runs.replay import measure_run, parse_steps
 
         names = [name.strip() for name in lenses.split(",") if name.strip()]
@@ -439,7 +336,7 @@ def refine(run_dir, parallel, ray_address) -> None:
         record = RunFolder(Path(run_dir)).saved_config()
         if record is None:
             raise RecipeError(f"{run_dir} has no config.json: not a run folder")
-        _choose_backend(record.get("backend"))
+        choose_backend(record.get("backend"))
         from keras_grok.sweeps.executors import ProcessExecutor, RayExecutor
         from keras_grok.sweeps.fan_out import refine_run
 

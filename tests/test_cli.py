@@ -10,7 +10,7 @@ import keras
 import pytest
 from click.testing import CliRunner
 
-from keras_grok import cli
+from keras_grok import cli, process_setup
 
 RECIPE = str(Path(__file__).parents[1] / "recipes" / "modadd.py")
 BACKEND = keras.backend.backend()
@@ -49,9 +49,9 @@ def test_unknown_backend():
 
 
 def test_backend_that_is_not_installed_names_what_to_install(monkeypatch):
-    real = cli.importlib.util.find_spec
+    real = process_setup.importlib.util.find_spec
     monkeypatch.setattr(
-        cli.importlib.util,
+        process_setup.importlib.util,
         "find_spec",
         lambda name: None if name == "torch" else real(name),
     )
@@ -121,27 +121,27 @@ def test_bad_seed(tmp_path):
 
 
 def test_threads_default_to_one_openblas_thread_and_leave_the_rest(monkeypatch):
-    for name in cli.THREAD_VARIABLES:
+    for name in process_setup.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "2")
-    cli.limit_threads(None)
-    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "1"
-    assert "OMP_NUM_THREADS" not in cli.os.environ  # torch keeps its own pool
-    assert cli.os.environ["MKL_NUM_THREADS"] == "2"  # the user's setting stays
+    process_setup.limit_threads(None)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in os.environ  # torch keeps its own pool
+    assert os.environ["MKL_NUM_THREADS"] == "2"  # the user's setting stays
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
-    cli.limit_threads(None)
-    assert cli.os.environ["OPENBLAS_NUM_THREADS"] == "4"
-    cli.limit_threads(3)
-    assert all(cli.os.environ[name] == "3" for name in cli.THREAD_VARIABLES)
+    process_setup.limit_threads(None)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
+    process_setup.limit_threads(3)
+    assert all(os.environ[name] == "3" for name in process_setup.THREAD_VARIABLES)
 
 
 def test_bad_thread_counts_are_refused(tmp_path, monkeypatch):
-    for name in cli.THREAD_VARIABLES:
+    for name in process_setup.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for bad in ("0", "two"):
         result = invoke(RECIPE, "--backend", BACKEND, "--threads", bad)
         assert result.exit_code == 2 and "--threads" in result.stderr, result.stderr
-    assert not any(name in cli.os.environ for name in cli.THREAD_VARIABLES)
+    assert not any(name in os.environ for name in process_setup.THREAD_VARIABLES)
 
 
 def test_a_stop_signal_inside_a_gc_callback_is_sent_again_not_dropped(monkeypatch):
