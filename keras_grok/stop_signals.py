@@ -69,9 +69,11 @@ def raise_terminated(signum, frame) -> None:
     (ending a sweep's runs, releasing the lock) is not cut short; a later one
     raises again, in case the first was swallowed. Inside a garbage-collection
     callback (JAX has one), where Python prints and drops an exception, the
-    signal is sent again 0.1 s later instead.
+    signal is sent again 0.1 s later instead; so it is during an import, where
+    an exception raised inside a native module's initialization (jaxlib's)
+    aborts the process instead of unwinding it.
     """
-    if _in_gc_callback(frame):
+    if _in_gc_callback(frame) or _in_import(frame):
         threading.Timer(0.1, os.kill, (os.getpid(), signum)).start()
         return
     now = time.monotonic()
@@ -86,6 +88,15 @@ def _in_gc_callback(frame) -> bool:
     codes = {getattr(c, "__code__", None) for c in gc.callbacks}
     while frame is not None:
         if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _in_import(frame) -> bool:
+    # Whether the interrupted code runs inside an import statement.
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
             return True
         frame = frame.f_back
     return False

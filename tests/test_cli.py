@@ -169,6 +169,34 @@ def test_a_stop_signal_inside_a_gc_callback_is_sent_again_not_dropped(monkeypatc
     assert sent and set(sent) == {signal.SIGINT}
 
 
+def test_a_stop_signal_during_an_import_is_sent_again_after_it(tmp_path, monkeypatch):
+    # Raised inside a native module's initialization (jaxlib's, while Keras
+    # loads), the exception aborted the process (SIGSEGV, SIGABRT) instead of
+    # unwinding it with exit 143.
+    import signal
+    import time
+
+    from keras_grok import stop_signals
+
+    sent = []
+    monkeypatch.setattr(stop_signals.os, "kill", lambda pid, sig: sent.append(sig))
+    monkeypatch.setattr(stop_signals, "_stop_raised_at", [])
+    (tmp_path / "signalled_module.py").write_text(
+        "import sys\n"
+        "from keras_grok import stop_signals\n"
+        "stop_signals.raise_terminated(15, sys._getframe())\n"
+        "FINISHED = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import signalled_module  # the handler defers: no Terminated inside the import
+
+    assert signalled_module.FINISHED
+    time.sleep(0.5)
+    assert sent == [signal.SIGTERM]
+    with pytest.raises(stop_signals.Terminated):  # outside an import it raises
+        stop_signals.raise_terminated(signal.SIGTERM, sys._getframe())
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="a fresh JAX process; once is enough")
 def test_a_jax_platform_that_cannot_start_is_refused_before_the_folder(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cuda", "KERAS_BACKEND": "jax"}
