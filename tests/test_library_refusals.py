@@ -25,6 +25,7 @@ from keras_grok.measures import (
     complexity,
     description_length,
     fourier,
+    fourier_losses,
     information,
     lossy_compression,
     spectral,
@@ -445,13 +446,15 @@ REFUSED = {
         "values must be a 1-D tensor",
     ),
     "pair labels outside the logits": (
-        lambda: fourier.cross_entropy_of_pairs(
+        lambda: fourier_losses.cross_entropy_of_pairs(
             np.zeros((4, 5)), np.array([0, 1, 7, 2])
         ),
         r"labels must lie in \[0, 5\)",
     ),
     "fewer pair labels than logits": (
-        lambda: fourier.cross_entropy_of_pairs(np.zeros((4, 5)), np.array([0, 1, 2])),
+        lambda: fourier_losses.cross_entropy_of_pairs(
+            np.zeros((4, 5)), np.array([0, 1, 2])
+        ),
         "labels must hold one label per row of logits",
     ),
     # spectra
@@ -841,7 +844,7 @@ def test_a_metrics_file_in_a_missing_folder_makes_the_folder(tmp_path):
         (lambda: lossy_compression.berrett_weights(0, 2), "k must be"),
         (lambda: __import__("keras_grok.measures.spectral_density", fromlist=["x"])
          .esd_power_law(None, zero_threshold=-1), "zero_threshold"),
-        (lambda: fourier.excluded_loss(
+        (lambda: fourier_losses.excluded_loss(
             np.zeros((2, 7), "float32"), np.zeros(2, int), 7, "a+b", [1],
             directions="bogus"), "directions"),
         (lambda: __import__("keras_grok.analysis.refine", fromlist=["x"])
@@ -1075,7 +1078,7 @@ def test_a_spectral_density_monitor_refuses_to_watch_another_model():
 
 def test_cross_entropy_of_no_pairs_is_refused():
     with pytest.raises(ValueError, match="pairs must be a 1-D list of one or more"):
-        fourier.cross_entropy_of_pairs(
+        fourier_losses.cross_entropy_of_pairs(
             np.zeros((4, 3), "float32"), np.array([0, 1, 2, 0]), pairs=np.array([], int)
         )
 

@@ -14,7 +14,7 @@ from keras_grok.callbacks.measurement_requests import Outputs, PassResults
 from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.data.modular import OPERATIONS, canonical_operation
-from keras_grok.measures import fourier
+from keras_grok.measures import fourier, fourier_losses
 from keras_grok.measures.float64 import float64_scope
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import (
@@ -73,7 +73,7 @@ class FourierMonitor(ScheduledMonitor):
         key_frequencies: fixed key frequencies, or None to take the current
             largest at each step. Defaults to `None`.
         directions: the key-frequency directions, ``"paper"`` or ``"code"``
-            (see ``keras_grok.measures.fourier.key_frequency_component``).
+            (see ``keras_grok.measures.fourier_losses.key_frequency_component``).
             Defaults to `"paper"`.
         positions: the columns of ``a`` and ``b`` in ``x``; None: ``(0, 1)``
             for 2 columns, ``(0, 2)`` for 4. Defaults to `None`.
@@ -111,7 +111,7 @@ class FourierMonitor(ScheduledMonitor):
         fourier.num_frequencies(p)  # checks p
         self.p = int(p)
         self.op = canonical_operation(op)
-        validate_choice_arg(directions, "directions", fourier.DIRECTIONS)
+        validate_choice_arg(directions, "directions", fourier_losses.DIRECTIONS)
         self.directions = directions
         if embedding is not None:
             validate_string_arg(embedding, "embedding")
@@ -297,14 +297,14 @@ class FourierMonitor(ScheduledMonitor):
         values = {}
         with float64_scope():
             table = keras.ops.convert_to_tensor(logits, "float64")
-            component = fourier.key_frequency_component(
+            component = fourier_losses.key_frequency_component(
                 table, self.p, self.op, keys, self.directions
             )
             for split in self.data:
                 rows = self._rows[split]
                 for name, loss in (
-                    ("restricted_loss", fourier.restricted_loss),
-                    ("excluded_loss", fourier.excluded_loss),
+                    ("restricted_loss", fourier_losses.restricted_loss),
+                    ("excluded_loss", fourier_losses.excluded_loss),
                 ):
                     value = loss(
                         table,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from keras_grok.measures import fourier
+from keras_grok.measures import fourier, fourier_losses
 from tests.testing import to_numpy
 
 P = 13
@@ -155,13 +155,13 @@ def test_component_and_losses_agree_with_float64_references(op, directions):
     pairs = rng.permutation(P * P)[: P * P // 3]
     expected = _reference_component(logits, P, op, frequencies, directions)
     component = to_numpy(
-        fourier.key_frequency_component(logits, P, op, frequencies, directions)
+        fourier_losses.key_frequency_component(logits, P, op, frequencies, directions)
     )
     np.testing.assert_allclose(component, expected, rtol=RTOL, atol=1e-6)
     mean = logits.astype(np.float64).mean(axis=0, keepdims=True)
     np.testing.assert_allclose(
         to_numpy(
-            fourier.restricted_loss(
+            fourier_losses.restricted_loss(
                 logits, labels, P, op, frequencies, pairs, directions
             )
         ),
@@ -170,7 +170,9 @@ def test_component_and_losses_agree_with_float64_references(op, directions):
     )
     np.testing.assert_allclose(
         to_numpy(
-            fourier.excluded_loss(logits, labels, P, op, frequencies, pairs, directions)
+            fourier_losses.excluded_loss(
+                logits, labels, P, op, frequencies, pairs, directions
+            )
         ),
         _reference_loss(logits - expected, labels, pairs),
         rtol=RTOL,
@@ -192,10 +194,10 @@ def test_sum_of_key_cosines_has_full_restricted_loss_and_maximal_excluded_loss(
     labels = _labels(P, op)
     pairs = np.arange(0, P * P, 3)
     full = _reference_loss(logits, labels, pairs)
-    restricted = fourier.restricted_loss(
+    restricted = fourier_losses.restricted_loss(
         logits, labels, P, op, [2, 3, 5], pairs, directions
     )
-    excluded = fourier.excluded_loss(
+    excluded = fourier_losses.excluded_loss(
         logits, labels, P, op, [2, 3, 5], pairs, directions
     )
     np.testing.assert_allclose(to_numpy(restricted), full, rtol=RTOL)
@@ -207,7 +209,7 @@ def test_sum_of_key_cosines_has_full_restricted_loss_and_maximal_excluded_loss(
 def test_measures_are_undefined_for_other_operations():
     logits = np.zeros((P * P, P), "float32")
     with pytest.raises(ValueError, match="a\\+b and a-b only"):
-        fourier.restricted_loss(logits, _labels(P, "a+b"), P, "a*b", [1])
+        fourier_losses.restricted_loss(logits, _labels(P, "a+b"), P, "a*b", [1])
     with pytest.raises(ValueError, match="a\\+b and a-b only"):
         fourier.check_fourier_operation("a/b")
     assert fourier.check_fourier_operation("-") == "a-b"
@@ -217,9 +219,9 @@ def test_bad_frequencies_and_shapes_say_what_is_expected():
     logits = np.zeros((P * P, P), "float32")
     labels = _labels(P, "a+b")
     with pytest.raises(ValueError, match="distinct integers in \\[1, 6\\]"):
-        fourier.excluded_loss(logits, labels, P, "a+b", [7])
+        fourier_losses.excluded_loss(logits, labels, P, "a+b", [7])
     with pytest.raises(ValueError, match="shape \\(169, 13\\)"):
-        fourier.excluded_loss(logits[:10], labels, P, "a+b", [1])
+        fourier_losses.excluded_loss(logits[:10], labels, P, "a+b", [1])
     with pytest.raises(ValueError, match="vocab >= p"):
         fourier.embedding_spectrum(np.zeros((5, 3), "float32"), P)
     with pytest.raises(ValueError, match="k must be in"):
@@ -251,7 +253,7 @@ def test_a_restricted_loss_near_zero_keeps_float64_precision():
     with float64_scope():
         import keras
 
-        restricted = fourier.restricted_loss(
+        restricted = fourier_losses.restricted_loss(
             keras.ops.convert_to_tensor(logits, "float64"),
             labels,
             P,
