@@ -451,6 +451,24 @@ REFUSED = {
         ),
         r"labels must lie in \[0, 5\)",
     ),
+    "pairs beyond the rows": (
+        lambda: fourier_losses.cross_entropy_of_pairs(
+            np.zeros((4, 5)), np.array([0, 1, 2, 3]), np.array([1, 25])
+        ),
+        r"pairs must be row indices in \[0, 4\) of the 4 rows",
+    ),
+    "a mask of another length": (
+        lambda: fourier_losses.cross_entropy_of_pairs(
+            np.zeros((4, 5)), np.array([0, 1, 2, 3]), np.array([True, False])
+        ),
+        r"one entry per row of logits \(4\)",
+    ),
+    "fractional pairs": (
+        lambda: fourier_losses.cross_entropy_of_pairs(
+            np.zeros((4, 5)), np.array([0, 1, 2, 3]), np.array([0.5])
+        ),
+        "pairs must hold integer row indices or booleans",
+    ),
     "fewer pair labels than logits": (
         lambda: fourier_losses.cross_entropy_of_pairs(
             np.zeros((4, 5)), np.array([0, 1, 2])
@@ -1088,3 +1106,23 @@ def test_sparse_sum_squared_error_names_one_hot_targets():
         SumSquaredError()(
             np.eye(3, dtype="float32")[[0, 2]], np.zeros((2, 3), "float32")
         )
+
+
+def test_pairs_as_a_boolean_mask_select_its_true_rows():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(20, 5)).astype("float32")
+    labels = rng.integers(0, 5, 20)
+    mask = np.zeros(20, bool)
+    mask[[1, 4, 7]] = True
+    chosen = logits[[1, 4, 7]].astype("float64")
+    expected = np.mean(
+        np.log(np.exp(chosen).sum(axis=1)) - chosen[np.arange(3), labels[[1, 4, 7]]]
+    )
+    by_mask = fourier_losses.cross_entropy_of_pairs(logits, labels, mask)
+    by_index = fourier_losses.cross_entropy_of_pairs(logits, labels, [1, 4, 7])
+    assert np.isclose(float(to_numpy(by_mask)), expected, rtol=1e-5)
+    assert np.isclose(float(to_numpy(by_index)), expected, rtol=1e-5)
+
+
+def test_gini_takes_a_plain_list():
+    assert np.isclose(float(to_numpy(fourier.gini_coefficient([0, 0, 0, 4]))), 0.75)

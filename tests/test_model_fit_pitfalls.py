@@ -417,6 +417,30 @@ def test_a_compiled_metric_of_a_monitors_name_is_replaced_with_a_warning():
     assert history.history["train_accuracy"][-1] == monitor.latest["train_accuracy"]
 
 
+def test_a_monitor_measures_the_loss_of_the_latest_compile_and_says_what_it_drops():
+    # A second compile (here with label smoothing) kept being measured with the
+    # first loss, and the first fit's records were dropped without a word.
+    x, y = _data()
+    one_hot = np.eye(3, dtype="float32")[y]
+    model = _classifier()
+    model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
+    monitor = GrokkingMonitor((x, one_hot), schedule="every:1")
+    model.fit(x, one_hot, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    smoothed = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=0.2
+    )
+    model.compile("adam", smoothed)
+    with pytest.warns(UserWarning, match=r"2 record\(s\) after step 0 are dropped"):
+        model.fit(x, one_hot, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    logits = np.asarray(to_numpy(model(x)), "float64")
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    target = one_hot * 0.8 + 0.2 / 3
+    expected = float(np.mean(-(target * log_p).sum(axis=1)))
+    assert monitor.latest["step"] == 2
+    assert np.isclose(monitor.latest["train_loss"], expected, rtol=1e-4)
+
+
 def test_a_loss_with_ignore_class_is_logged_as_nan_with_a_warning():
     x, y = _data()
     model = _classifier()
@@ -439,3 +463,17 @@ def test_a_one_unit_binary_classifier_is_refused_with_what_to_build():
     monitor = GrokkingMonitor((x, y.astype("float32")), schedule=[2])
     with pytest.raises(ValueError, match="end it with Dense\\(2\\)"):
         model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+
+
+def test_a_features_layer_with_several_outputs_is_refused_by_name():
+    from keras_grok.callbacks import CollapseMonitor
+
+    inputs = keras.Input((5, 2))
+    _, state, _ = keras.layers.LSTM(4, return_state=True, name="features")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(state))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).normal(size=(30, 5, 2)).astype("float32")
+    y = np.arange(30) % 3
+    monitor = CollapseMonitor((x, y), schedule=[3])
+    with pytest.raises(ValueError, match="Layer 'features' of model .* has 3 outputs"):
+        model.fit(x, y, epochs=1, batch_size=10, verbose=0, callbacks=[monitor])

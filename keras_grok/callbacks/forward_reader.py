@@ -89,6 +89,19 @@ class ForwardReader(keras.layers.Layer):
                     "name that. Received: layer="
                     f"{layer.name!r}"
                 )
+        for layer in found:
+            try:
+                output = layer.output
+            except (AttributeError, ValueError):
+                continue  # no symbolic output: handled below
+            if isinstance(output, (list, tuple, dict)):
+                raise ValueError(
+                    f"Layer {layer.name!r} of model {model.name!r} has "
+                    f"{len(output)} outputs (an LSTM with return_state=True, say), "
+                    "so which holds the features is ambiguous. Mark the one to "
+                    "measure with keras_grok.layers.FeatureTap(name=...) and name "
+                    f"that. Received: layer={layer.name!r}"
+                )
         try:
             inputs = graph.inputs
             self.extractor = keras.Model(

@@ -47,6 +47,7 @@ class MeasurementCoordinator:
         self._passes: dict[tuple, MeasurementPass] = {}
         self._rows_cache: dict[tuple, tuple[np.ndarray, ...]] = {}
         self._fit = None
+        self._loss = None
 
     @classmethod
     def of(cls, model: keras.Model) -> MeasurementCoordinator:
@@ -63,6 +64,9 @@ class MeasurementCoordinator:
         if fit is not self._fit:  # a new fit: forget monitors of an earlier one
             self.monitors, self._fit = [], fit
             self._rows_cache = {}
+            loss = getattr(self.model, "loss", None)
+            if loss is not self._loss:  # compiled again: passes read the new loss
+                self._passes, self._loss = {}, loss
         if monitor not in self.monitors:
             self.monitors.append(monitor)
 

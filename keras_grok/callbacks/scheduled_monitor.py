@@ -162,6 +162,16 @@ class ScheduledMonitor(keras.callbacks.Callback):
             total = _UNKNOWN_LENGTH_STEPS
         spec = "geometric" if self.schedule_spec is None else self.schedule_spec
         self.schedule = resolve_schedule(spec, max(total, 1), self.schedule_levels())
+        dropped = [r["step"] for r in self.records if r["step"] > start]
+        if dropped:
+            warnings.warn(
+                f"{type(self).__name__}: the model's optimizer is at step {start}, "
+                f"before this monitor's last record (step {dropped[-1]}), so its "
+                f"{len(dropped)} record(s) after step {start} are dropped (compiling "
+                "again makes a new optimizer, which counts from step 0). Give each "
+                "compile its own monitor to keep both fits' records.",
+                stacklevel=2,
+            )
         self.records = [r for r in self.records if r["step"] <= start]
         self._completed = start
         self._epoch_start = start

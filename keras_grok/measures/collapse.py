@@ -24,6 +24,7 @@ global mean ``mu_G = sum_c n_c mu_c / N``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import keras
@@ -189,10 +190,12 @@ def nc1(stats: CollapseStatistics) -> float:
             "NC1 needs two or more classes: with one, the between-class variance "
             f"is zero. Received: num_classes={stats.num_classes}"
         )
-    between = between_class_variance(stats)
+    between = _in_float32_range(between_class_variance(stats), "NC1")
     if between == 0.0:
-        raise ValueError("NC1 is undefined: all class means coincide (B = 0).")
-    return within_class_variance(stats) / between
+        raise ValueError(
+            "NC1 is undefined: all class means coincide (B = 0)" + _UNDERFLOW_HINT
+        )
+    return _in_float32_range(within_class_variance(stats), "NC1") / between
 
 
 def nc1_papyan(stats: CollapseStatistics) -> float:
@@ -271,9 +274,31 @@ def rnc1(stats: CollapseStatistics, norm: str = "mean") -> float:
         scale = max_feature_norm(stats)
     else:
         raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')
+    scale = _in_float32_range(scale, "RNC1")
     if scale == 0.0:
-        raise ValueError("RNC1 is undefined: every feature vector is zero.")
-    return within_class_variance(stats) / scale**2
+        raise ValueError(
+            "RNC1 is undefined: every feature vector is zero" + _UNDERFLOW_HINT
+        )
+    return _in_float32_range(within_class_variance(stats), "RNC1") / scale**2
+
+
+_UNDERFLOW_HINT = (
+    ", or every feature is below about 1e-19 in size, whose squares underflow "
+    "float32 (NC1 and RNC1 are scale-free: rescale the features)."
+)
+
+
+def _in_float32_range(value: float, measure: str) -> float:
+    # The statistics are float32 sums of squares: features above about 1e19 in
+    # size overflow them to inf (a diverging network), and inf / inf is NaN.
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{measure} cannot be computed: the collapse statistics are not finite "
+            f"({value}). The features hold NaN or inf, or are above about 1e19 in "
+            "size, whose squares overflow float32 (NC1 and RNC1 are scale-free: "
+            "rescale the features)."
+        )
+    return value
 
 
 def nc2(stats: CollapseStatistics) -> float:

@@ -229,16 +229,17 @@ def gini_coefficient(values):
         ValueError: ``values`` is empty or holds a negative or non-finite
             number (the formula assumes shares of a non-negative total).
     """
-    if len(tuple(ops.shape(values))) != 1:
-        raise ValueError(
-            f"values must be a 1-D tensor. Received: shape={tuple(ops.shape(values))}"
-        )
-    host = ops.convert_to_numpy(values)
+    host = np.asarray(ops.convert_to_numpy(values))  # a tensor, array or list
+    if host.ndim != 1:
+        raise ValueError(f"values must be a 1-D tensor. Received: shape={host.shape}")
     validate_nonnegative_values(host, "values")
     # G is scale-free, so divide by the largest value on the host first: values
     # that are all subnormal would otherwise sum to zero where a device flushes
     # subnormals (XLA on CPU does), giving NaN instead of G.
-    dtype = "float64" if host.dtype == np.float64 else "float32"
+    # The dtype the backend gives these values (float64 where it has it), at
+    # least float32.
+    dtype = keras.backend.standardize_dtype(ops.convert_to_tensor(host[:1]).dtype)
+    dtype = dtype if dtype in ("float32", "float64") else "float32"
     peak = float(np.max(host))
     if peak > 0.0:
         host = np.asarray(host, "float64") / peak

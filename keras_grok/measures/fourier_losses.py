@@ -125,8 +125,12 @@ def _check_frequencies(frequencies, p: int) -> np.ndarray:
 def cross_entropy_of_pairs(logits, labels, pairs=None):
     """Mean cross-entropy of ``logits`` rows against integer ``labels``.
 
-    ``mean_i [logsumexp(L_i) - L_i[y_i]]`` over the rows ``pairs`` (all rows when
-    None).
+    ``mean_i [logsumexp(L_i) - L_i[y_i]]`` over the rows ``pairs``: row indices,
+    or a boolean mask with one entry per row (its True rows); None: all rows.
+
+    Raises:
+        ValueError: ``logits`` is not a matrix, a label is out of range, or
+            ``pairs`` selects no row or names one that does not exist.
     """
     logits = ops.convert_to_tensor(logits)
     shape = tuple(logits.shape)
@@ -142,18 +146,41 @@ def cross_entropy_of_pairs(logits, labels, pairs=None):
         )
     labels = ops.convert_to_tensor(labels.astype("int32"))
     if pairs is not None:
-        if len(np.shape(ops.convert_to_numpy(pairs))) != 1 or not np.size(
-            ops.convert_to_numpy(pairs)
-        ):
-            raise ValueError(
-                "pairs must be a 1-D list of one or more row indices (a mean over "
-                f"no pairs is undefined). Received: pairs={pairs!r}"
-            )
-        index = ops.cast(ops.convert_to_tensor(pairs), "int32")
+        index = _row_indices(pairs, shape[0])
         logits, labels = ops.take(logits, index, axis=0), ops.take(labels, index)
     picked = ops.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
     losses = ops.logsumexp(logits, axis=1) - picked
     return ops.sum(losses) / losses.shape[0]  # ops.mean: float32 on torch
+
+
+def _row_indices(pairs, rows: int):
+    # The rows ``pairs`` selects, as int32 indices: a boolean mask selects its
+    # True rows (NumPy's way), indices must name existing rows (a gather out of
+    # range gives NaN on JAX, not an error).
+    chosen = np.asarray(ops.convert_to_numpy(pairs))
+    if chosen.ndim == 1 and chosen.dtype == bool:
+        if chosen.shape[0] != rows:
+            raise ValueError(
+                f"pairs as a boolean mask must hold one entry per row of logits "
+                f"({rows}). Received: a mask of {chosen.shape[0]} entries"
+            )
+        chosen = np.flatnonzero(chosen)
+    if chosen.ndim != 1 or not chosen.size:
+        raise ValueError(
+            "pairs must be a 1-D list of one or more row indices, or a boolean mask "
+            f"(a mean over no pairs is undefined). Received: pairs={pairs!r}"
+        )
+    if not np.issubdtype(chosen.dtype, np.integer):
+        raise ValueError(
+            "pairs must hold integer row indices or booleans. Received: pairs of "
+            f"dtype {chosen.dtype}"
+        )
+    if chosen.min() < -rows or chosen.max() >= rows:
+        raise ValueError(
+            f"pairs must be row indices in [0, {rows}) of the {rows} rows of "
+            f"logits. Received: pairs in [{chosen.min()}, {chosen.max()}]"
+        )
+    return ops.convert_to_tensor(chosen.astype("int32") % rows)
 
 
 def restricted_loss(

@@ -117,7 +117,12 @@ class MetricsFile:
             self._write(",".join(self.columns) + "\n")
 
     def append(self, record: dict) -> None:
-        """Writes one row (missing columns are NaN)."""
+        """Writes one row: ``record``'s values of ``columns``, in their order.
+
+        A column the record lacks is written as NaN; a key of the record that is
+        not a column is not written (a monitor's records may carry more than its
+        logged metrics): make the file with every column to keep.
+        """
         self._write(format_row(record, self.columns))
         self.last_step = int(record["step"])
 

@@ -336,7 +336,12 @@ def check_replayable(folder: RunFolder) -> tuple[dict, list[tuple[int, Path]]]:
             f"its own: replay one of them (e.g. {nested[0]})"
         )
     if record is None:
-        raise RunFolderError(f"{folder.path} has no config.json: not a run folder")
+        raise RunFolderError(
+            f"{folder.path} has no config.json, so it is not a run of `keras-grok "
+            "run`: replay needs the recipe and config that made the run (a folder "
+            "written by train_and_record for a model of your own has neither; "
+            "pass after_the_fact= to train_and_record to measure its lenses)"
+        )
     missing = [k for k in ("recipe", "backend", "config") if not record.get(k)]
     if missing:
         raise RunFolderError(

@@ -232,6 +232,25 @@ def test_other_bad_inputs_raise():
         collapse.rnc1(zero)
 
 
+@pytest.mark.parametrize(
+    "scale, words", [(1e20, "overflow float32"), (1e-25, "underflow")]
+)
+def test_features_beyond_float32_squares_are_refused_not_nan(scale, words):
+    # A diverging network's features of size 1e20 gave RNC1 = NaN (inf / inf);
+    # tiny ones were said to be zero.
+    rng = np.random.default_rng(0)
+    labels = np.arange(30) % 3
+    features = (rng.normal(size=(3, 4))[labels] * 3 + rng.normal(size=(30, 4))) * scale
+    stats = collapse.batch_collapse_statistics(features.astype("float32"), labels, 3)
+    for measure in (collapse.rnc1, collapse.nc1):
+        with pytest.raises(ValueError, match=words):
+            measure(stats)
+    unscaled = collapse.batch_collapse_statistics(
+        (features / scale).astype("float32"), labels, 3
+    )
+    assert np.isfinite(collapse.rnc1(unscaled))  # rescaled, as the message says
+
+
 def test_compiled_figures_equal_the_checked_measures():
     features, labels = _data(12)
     stats = collapse.collapse_statistics((features, labels), 7)

@@ -319,3 +319,16 @@ def test_measure_refuses_a_history_checkpoint_renamed_to_another_step(
     folder.history_checkpoint(16).rename(folder.history_checkpoint(20))
     with pytest.raises(RunFolderError, match="holds step 16, not 20"):
         measure_run(copy, ["collapse"], [25])
+
+
+def test_measure_run_of_a_folder_without_a_recipe_says_what_replay_needs(tmp_path):
+    # A folder train_and_record wrote for a user's model has metrics and
+    # checkpoints but no config.json: "not a run folder" confused its author.
+    from keras_grok.runs.replay import measure_run
+    from keras_grok.runs.run_folder import RunFolderError
+
+    (tmp_path / "metrics.csv").write_text("step,train_accuracy\n1,0.5\n")
+    with pytest.raises(
+        RunFolderError, match="pass after_the_fact= to train_and_record"
+    ):
+        measure_run(tmp_path, ["accuracy"], [1])
