@@ -289,7 +289,8 @@ def measure(run_dir, lenses, steps, key_frequencies, name) -> None:
         if record is None:
             raise RecipeError(f"{folder.path} has no config.json: not a run folder")
         check_devices_start(choose_backend(record.get("backend")))
-        from keras_grok.runs.replay import measure_run, parse_steps
+        from keras_grok.runs.replay import measure_run
+        from keras_grok.runs.step_spec import parse_steps
 
         names = [name.strip() for name in lenses.split(",") if name.strip()]
         rows = measure_run(

@@ -209,7 +209,7 @@ def restricted_loss(
         op: ``"a+b"`` or ``"a-b"``.
         frequencies: the key frequencies (distinct, in ``1 .. (p - 1) / 2``).
         pairs: the rows the loss is averaged over (Nanda et al.: the training
-            pairs); None: all. Defaults to `None`.
+            pairs), as indices or a boolean mask; None: all. Defaults to `None`.
         directions: ``"paper"`` or ``"code"`` (see ``key_frequency_component``).
             Defaults to `"paper"`.
         component: ``key_frequency_component(logits, p, op, frequencies,
@@ -255,8 +255,8 @@ def excluded_loss(
         p: the modulus.
         op: ``"a+b"`` or ``"a-b"``.
         frequencies: the key frequencies.
-        pairs: the rows averaged over (the training pairs); None: all.
-            Defaults to `None`.
+        pairs: the rows averaged over (the training pairs), as indices or a
+            boolean mask; None: all. Defaults to `None`.
         directions: ``"paper"`` or ``"code"``. Defaults to `"paper"`.
         component: the key-frequency component if already computed.
             Defaults to `None`.

@@ -53,6 +53,7 @@ from keras_grok.runs.run_folder import (
     read_metrics,
     write_metrics_atomic,
 )
+from keras_grok.runs.step_spec import as_steps
 
 KEY_FREQUENCIES = ("final", PER_STEP, RECORDED)
 
@@ -116,101 +117,6 @@ def _replaying(request: ReplayRequest):
         _ACTIVE.reset(token)
 
 
-MAX_REPLAY_STEPS = 100_000
-"""Most steps one ``measure`` request may list (each is a measurement pass)."""
-
-
-def parse_steps(spec) -> tuple[int, ...]:
-    """Steps from ``"START:STOP:STRIDE"`` (STOP included), ``"A,B,C"`` or ``"N"``.
-
-    An int ``N`` or a sequence of ints (a list, tuple, range or NumPy array;
-    whole floats such as ``10.0`` count as ints) is taken as it is. The steps
-    come back sorted, each once.
-
-    Raises:
-        TypeError: ``spec`` is neither a string, an int nor a sequence of ints.
-        ValueError: a string of none of these forms, no step at all, a step < 1,
-            a fractional step, or more than ``MAX_REPLAY_STEPS`` steps.
-    """
-    return _as_steps(spec, MAX_REPLAY_STEPS)
-
-
-def _as_steps(spec, most: int | None) -> tuple[int, ...]:
-    # parse_steps, with `most` steps at most (None: no limit).
-    if isinstance(spec, str):
-        steps = _parse_step_string(spec)
-    elif _is_number(spec):
-        steps = [spec]
-    elif isinstance(spec, (Sequence, np.ndarray)) and not isinstance(
-        spec, (bytes, bytearray)
-    ):
-        steps = list(np.ravel(spec)) if isinstance(spec, np.ndarray) else spec
-    else:
-        steps = None
-    if steps is None or not (
-        isinstance(steps, range) or all(_is_number(v) for v in steps)
-    ):
-        raise TypeError(
-            "steps must be a string (START:STOP:STRIDE, A,B,C or N), an int or a "
-            f"sequence of ints. Received: steps={_shown(spec)}"
-        )
-    if not isinstance(steps, range):
-        if not all(float(v).is_integer() for v in steps):
-            raise ValueError(
-                f"steps must be whole numbers. Received: steps={_shown(spec)}"
-            )
-        steps = [int(v) for v in steps]
-    if most is not None and len(steps) > most:  # a range is counted, not listed
-        raise ValueError(
-            f"steps lists {len(steps):,} steps, more than the {most:,} one request "
-            f"may measure; use a larger STRIDE. Received: steps={_shown(spec)}"
-        )
-    if not len(steps):
-        raise ValueError(
-            f"steps must list at least one step. Received: steps={_shown(spec)}"
-        )
-    steps = tuple(sorted(set(steps)))
-    if steps[0] < 1:
-        raise ValueError(f"steps must be >= 1. Received: steps={_shown(spec)}")
-    return steps
-
-
-def _is_number(value) -> bool:
-    # An int or float of Python or NumPy (not a bool, a string or None).
-    return isinstance(value, (int, float, np.integer, np.floating)) and not (
-        isinstance(value, (bool, np.bool_))
-    )
-
-
-def _parse_step_string(spec: str):
-    # The steps of a string spec: a range (not yet listed) or a list.
-    try:
-        if ":" in spec:
-            start, stop, *stride = (int(v) for v in spec.split(":"))
-            if len(stride) > 1 or (stride and stride[0] < 1) or stop < start:
-                raise ValueError
-            return range(start, stop + 1, stride[0] if stride else 1)
-        if not spec.strip():
-            return []  # no step: refused below
-        return [int(v) for v in spec.split(",")]  # an empty item is refused
-    except ValueError:
-        raise ValueError(
-            "steps must be START:STOP:STRIDE (STOP included), a list A,B,C or one "
-            f"step N. Received: steps={spec!r}"
-        ) from None
-
-
-def _shown(spec, most: int = 10) -> str:
-    # ``spec`` for a message: a long sequence is cut after ``most`` items.
-    if isinstance(spec, (str, range)) or not hasattr(spec, "__len__"):
-        return repr(spec)
-    items = np.ravel(spec).tolist() if isinstance(spec, np.ndarray) else list(spec)
-    if len(items) <= most:
-        return repr(items if not isinstance(spec, tuple) else tuple(items))
-    shown = ", ".join(repr(v) for v in items[:most])
-    return f"[{shown}, ...] ({len(items):,} items)"
-
-
 def measure_run(
     run_dir,
     lenses: Sequence[str],
@@ -258,7 +164,7 @@ def measure_run(
             f"lenses must be a list of lens names of {', '.join(LENSES)}, not one "
             f"string. Received: lenses={lenses!r}"
         )
-    steps = _as_steps(steps, None)
+    steps = as_steps(steps, None)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a string or None. Received: name={name!r}")
     if not lenses:

@@ -13,13 +13,14 @@ from click.testing import CliRunner
 from keras_grok import cli
 from keras_grok.callbacks import TrainingCheckpoint
 from keras_grok.runs import replay
-from keras_grok.runs.replay import measure_run, parse_steps
+from keras_grok.runs.replay import measure_run
 from keras_grok.runs.run_folder import (
     CheckpointState,
     RunFolder,
     RunFolderError,
     checkpoint_bytes,
 )
+from keras_grok.runs.step_spec import parse_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = str(ROOT / "recipes" / "modadd.py")
