@@ -192,7 +192,12 @@ _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
 def parse_value(key: str, text: str, default):
-    """Parses ``text`` as a value of the same type as ``default``."""
+    """Parses ``text`` as a value of the same type as ``default``.
+
+    A None default takes ``none``/``null`` (or nothing) as None, and otherwise
+    ``text`` as JSON where it parses (``5``, ``0.1``, ``true``, ``[1, 2]``),
+    else as a string.
+    """
 
     def fail(expected: str):
         raise RecipeError(
@@ -217,8 +222,13 @@ def parse_value(key: str, text: str, default):
         element = default[0] if default else ""
         items = [t.strip() for t in text.split(",") if t.strip()]
         return type(default)(parse_value(key, t, element) for t in items)
-    if default is None:
-        return None if text.lower() in ("none", "null", "") else text
+    if default is None:  # no type to parse as: a JSON value (5, 0.1, true), else text
+        if text.lower() in ("none", "null", ""):
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
     if isinstance(default, dict):
         try:
             value = json.loads(text)

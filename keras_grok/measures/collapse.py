@@ -184,6 +184,10 @@ def nc1(stats: CollapseStatistics) -> float:
 
     Args:
         stats: statistics from ``collapse_statistics``.
+
+    Raises:
+        ValueError: fewer than two classes, coinciding class means, or
+            statistics that overflowed float32 (features above about 1e19).
     """
     if stats.num_classes < 2:
         raise ValueError(
@@ -267,6 +271,10 @@ def rnc1(stats: CollapseStatistics, norm: str = "mean") -> float:
         stats: statistics from ``collapse_statistics``.
         norm: ``"mean"`` (paper A's figures and code) or ``"max"`` (its text).
             Defaults to `"mean"`.
+
+    Raises:
+        ValueError: an unknown ``norm``, all-zero features, or statistics that
+            overflowed float32 (features above about 1e19).
     """
     if norm == "mean":
         scale = mean_feature_norm(stats)

@@ -162,6 +162,14 @@ def batch_collapse_statistics(
             "features must hold at least one sample (they are empty). "
             f"Received: features of shape {shape}"
         )
+    label_count = int(np.prod(label_shape)) if label_shape else None
+    if shape and label_count is not None and label_count != shape[0]:
+        raise ValueError(
+            "labels and features must hold one row per sample. Received: "
+            f"{label_count} labels and {shape[0]} feature rows"
+        )
+    if isinstance(features, np.ndarray):  # on the host: to float32 there (torch
+        features = features.astype("float32", copy=False)  # casts bfloat16 badly)
     features = ops.cast(features, "float32")
     features = ops.reshape(features, (ops.shape(features)[0], -1))
     labels = ops.cast(ops.reshape(labels, (-1,)), "int32")

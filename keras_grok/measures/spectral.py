@@ -22,6 +22,7 @@ from keras_grok.utils.argument_validation import (
     validate_choice_arg,
     validate_float_dtype,
     validate_int_arg,
+    validate_nonnegative_values,
 )
 
 # --------------------------------------------------------------------------------------
@@ -116,7 +117,16 @@ def entropy_of_spectrum(s):
     cases go through the "double where" pattern (the log only ever sees positive
     numbers), so the gradient is finite everywhere: 0 for a zero ``s``, and
     ``dH/ds_i = -(log p_i + H) / sum(s)`` for each ``s_i > 0``.
+
+    ``s`` holds singular values (or other non-negative weights): a host array or
+    list is checked for that; a tensor is not, so the function traces under jit.
+
+    Raises:
+        ValueError: a host array or list ``s`` holds a negative or non-finite
+            value, or is empty.
     """
+    if isinstance(s, (list, tuple, np.ndarray)):
+        s = validate_nonnegative_values(s, "s")
     return _entropy_and_gradient(ops.convert_to_tensor(s))[0]
 
 

@@ -313,8 +313,8 @@ def validate_labelled_pair(
             Defaults to `None`.
 
     Raises:
-        ValueError: not a pair, empty, lengths that differ, labels that are not
-            class indices, or labels out of range.
+        ValueError: not a pair, empty, lengths that differ, inputs that are not
+            finite, labels that are not class indices, or labels out of range.
     """
     data = tf_dataset_as_pair(data, name)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
@@ -353,6 +353,14 @@ def validate_labelled_pair(
             f"Received shape {y.shape}"
         )
     labels = validate_class_labels(labels, f"{name} labels", num_classes)
+    if np.issubdtype(x.dtype, np.inexact) and not np.isfinite(x).all():
+        # A model's outputs on them would be NaN, read as a diverged run.
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise ValueError(
+            f"{name}'s x must hold finite numbers: it holds {bad} NaN or infinite "
+            f"value(s), e.g. in row {int(np.argwhere(~np.isfinite(x))[0][0])}. "
+            "Clean or drop those rows."
+        )
     if np.issubdtype(y.dtype, np.unsignedinteger):
         y = y.astype(np.int64)  # torch has no uint64 (and few unsigned) tensors
     return LabelledData(x, y, labels.astype(np.int32))

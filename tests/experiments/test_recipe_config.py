@@ -29,6 +29,16 @@ def test_overrides_are_typed_like_the_defaults():
 
 
 @pytest.mark.parametrize(
+    "text, value",
+    [("5", 5), ("0.1", 0.1), ("true", True), ("[1, 2]", [1, 2]), ("null", None)]
+    + [("", None), ("None", None), ("adam", "adam"), ("a,b", "a,b")],
+)
+def test_an_override_of_a_none_default_is_read_as_json_else_as_text(text, value):
+    # x=5 used to reach the recipe as the string '5'.
+    assert apply_overrides({"x": None}, [f"x={text}"])["x"] == value
+
+
+@pytest.mark.parametrize(
     "item, message",
     [
         ("q=1", "unknown --set key 'q'; valid keys: lr, model, p, sizes, stop"),
