@@ -477,3 +477,21 @@ def test_a_features_layer_with_several_outputs_is_refused_by_name():
     monitor = CollapseMonitor((x, y), schedule=[3])
     with pytest.raises(ValueError, match="Layer 'features' of model .* has 3 outputs"):
         model.fit(x, y, epochs=1, batch_size=10, verbose=0, callbacks=[monitor])
+
+
+def test_a_callback_watching_a_monitors_metric_must_come_after_it(tmp_path):
+    # A ModelCheckpoint(monitor="train_loss") listed first never saw the value
+    # and never saved, with only Keras' per-epoch warning.
+    x, y = _data()
+    model = _classifier()
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "best.keras"),
+        monitor="train_loss",
+        mode="min",
+        save_best_only=True,
+    )
+    monitor = GrokkingMonitor((x, y), schedule="every:1")
+    with pytest.raises(ValueError, match="ModelCheckpoint watches 'train_loss'"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint, monitor])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor, checkpoint])
+    assert (tmp_path / "best.keras").exists()

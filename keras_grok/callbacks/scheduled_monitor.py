@@ -298,7 +298,9 @@ _LOG_WRITERS = (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)
 
 
 def _check_callback_order(monitor: ScheduledMonitor) -> None:
-    """Refuses a CSVLogger or TensorBoard placed before ``monitor`` in ``fit``.
+    """Refuses a CSVLogger or TensorBoard placed before ``monitor`` in ``fit``,
+    or a callback that watches one of its metrics (``ModelCheckpoint(monitor=
+    "train_loss")``, ``EarlyStopping``).
 
     A monitor adds its metrics to the epoch-end ``logs`` when its own
     ``on_epoch_end`` runs, and Keras calls the callbacks in list order, so a
@@ -320,6 +322,7 @@ def _check_callback_order(monitor: ScheduledMonitor) -> None:
     if not any(c is monitor for c in callbacks):
         return
     position = next(i for i, c in enumerate(callbacks) if c is monitor)
+    names = [type(c).__name__ for c in callbacks]
     for writer in callbacks[:position]:
         if isinstance(writer, _LOG_WRITERS):
             raise ValueError(
@@ -327,7 +330,16 @@ def _check_callback_order(monitor: ScheduledMonitor) -> None:
                 "fit's callbacks, so it would write every epoch without the "
                 "monitor's metrics. Put the monitors before CSVLogger and "
                 "TensorBoard: callbacks=[monitor, ..., csv_logger]. Received: "
-                f"callbacks={[type(c).__name__ for c in callbacks]}"
+                f"callbacks={names}"
+            )
+        watched = getattr(writer, "monitor", None)  # ModelCheckpoint, EarlyStopping
+        if isinstance(watched, str) and watched in monitor.metric_names:
+            raise ValueError(
+                f"{type(writer).__name__} watches {watched!r}, which "
+                f"{type(monitor).__name__} logs, but comes before it in fit's "
+                "callbacks, so it would never see the value. Put the monitors "
+                f"first: callbacks=[monitor, ..., {type(writer).__name__}]. "
+                f"Received: callbacks={names}"
             )
 
 

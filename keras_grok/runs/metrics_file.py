@@ -35,6 +35,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise RunFolderError(f"{path} cannot be read ({error}); {FIX}") from None
+    if text.startswith("\ufeff"):  # a byte-order mark (a spreadsheet's save)
+        text = text[1:]
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     lines = text.splitlines()

@@ -46,6 +46,12 @@ def test_columns_are_read_by_name_in_any_order(tmp_path):
         read_metrics(tmp_path / "c.csv")
 
 
+def test_a_byte_order_mark_is_read_past(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("step,a\n1,0.5\n", encoding="utf-8-sig")  # as Excel saves it
+    assert read_metrics(path) == [{"step": 1, "a": 0.5}]
+
+
 def test_truncation_keeps_rows_up_to_the_checkpoint_step(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,elapsed,acc\n1,0.5,0.1\n4,0.7,nan\n9,0.9,0.3\n12,1.0,0.")
