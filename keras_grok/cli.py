@@ -14,7 +14,12 @@ from pathlib import Path
 
 import click
 
-from keras_grok.experiments.recipe import RecipeError, apply_overrides, load_recipe
+from keras_grok.experiments.recipe import (
+    RecipeError,
+    RecipeFault,
+    apply_overrides,
+    load_recipe,
+)
 from keras_grok.process_setup import (
     check_devices_start,
     choose_backend,
@@ -25,10 +30,6 @@ from keras_grok.stop_signals import STOP_SIGNALS, Terminated, raise_on_stop_sign
 from keras_grok.utils.standard_output import guard_standard_output
 
 MAX_SEED = 2**32 - 1  # NumPy's global seed (keras.utils.set_random_seed) is 32-bit
-
-
-class RecipeFault(Exception):
-    """A recipe's own code failed while running (exit 1: rerun to resume)."""
 
 
 class _Verbs(click.Group):
@@ -188,7 +189,7 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
                     f"{recipe.name}: {error} ({type(error).__name__} at "
                     f"{_origin(error)})"
                 ) from error
-            except OSError:
+            except (OSError, RecipeFault):
                 raise  # a full disk, say: one line, resumable (see ``run``)
             except Exception as error:
                 # A fault of the recipe's own code: its traceback, then one line.

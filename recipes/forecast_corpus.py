@@ -31,7 +31,7 @@ import keras
 
 from keras_grok.experiments.config_checks import check_executor, check_ints
 from keras_grok.experiments.image_grokking import IMAGE_CONFIG, prepare_image_data
-from keras_grok.experiments.recipe import RecipeError
+from keras_grok.experiments.recipe import RecipeError, RecipeFault
 from keras_grok.forecast.corpus import (
     corpus_runs,
     finished_records,
@@ -46,7 +46,7 @@ from keras_grok.forecast.evaluation import (
 )
 from keras_grok.runs.run_folder import RunFolder, write_atomic
 from keras_grok.sweeps.executors import executor_from_config
-from keras_grok.sweeps.sweep import check_reusable, run_all
+from keras_grok.sweeps.sweep import check_reusable, run_all, run_failure
 
 CONFIG = {
     "digits": True,  # include the digits runs (needs scikit-learn)
@@ -86,9 +86,11 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
     )
     failed = [folder for folder, code in codes.items() if code != 0]
     if failed:
-        raise RecipeError(
+        raise RecipeFault(
             f"{len(failed)} of {len(runs)} runs failed (see their log.txt, e.g. "
-            f"{failed[0]}); rerun the same command to retry them"
+            f"{failed[0]}; the first: "
+            f"{run_failure(codes[failed[0]], RunFolder(failed[0]).log)}); rerun the "
+            "same command to retry them"
         )
     records = finished_records(runs, out_dir)
     folder = RunFolder(out_dir)

@@ -44,15 +44,15 @@ from keras_grok.experiments.image_grokking import (
     prepare_image_data,
     validate_image_config,
 )
-from keras_grok.experiments.recipe import RecipeError
+from keras_grok.experiments.recipe import RecipeError, RecipeFault
 from keras_grok.runs.run_folder import RunFolder
 from keras_grok.sweeps.executors import executor_from_config, import_ray
 from keras_grok.sweeps.sweep import (
     SweepRun,
     check_reusable,
     cli_command,
-    last_error,
     run_all,
+    run_failure,
 )
 from keras_grok.sweeps.sweep_results import (
     plot_sweep,
@@ -189,9 +189,10 @@ def run(config: dict, out_dir: Path, verbose: bool = True) -> dict:
             print(markdown)
     if failed:
         logs = [RunFolder(path).log for path in failed]
-        raise RecipeError(
+        raise RecipeFault(
             f"{len(failed)} of {len(runs)} runs failed (see "
-            f"{', '.join(map(str, logs))}; the first: {last_error(logs[0])}); "
+            f"{', '.join(map(str, logs))}; the first: "
+            f"{run_failure(codes[failed[0]], logs[0])}); "
             "rerun the same command to retry them (finished runs are skipped)"
         )
     summary = {

@@ -24,9 +24,11 @@ them too. Recipes import the library (``keras_grok``), never each other.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,11 @@ class RecipeError(ValueError):
     A ``ValueError``, so that library users catch it as one; the command line
     catches it first, by name.
     """
+
+
+class RecipeFault(Exception):
+    """A recipe's work failed while running (a sweep's run crashed or was
+    killed): one line and exit 1, and rerunning the command retries it."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,11 @@ def check_float32(config: dict) -> None:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Imports a recipe file; ``RecipeError`` if it is missing or not a recipe."""
+    """Imports a recipe file; ``RecipeError`` if it is missing or not a recipe.
+
+    While it is imported, its folder comes first on ``sys.path``, as for ``python
+    recipe.py``, so it can import modules that sit beside it.
+    """
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file not found: {path}")
@@ -111,6 +122,8 @@ def load_recipe(path: str | Path) -> Recipe:
     if spec is None or spec.loader is None:
         raise RecipeError(f"{path} is not a recipe: a recipe is a Python (.py) file")
     module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as error:  # any failure is the recipe's fault
@@ -119,6 +132,9 @@ def load_recipe(path: str | Path) -> Recipe:
             f"{path} is not a recipe: importing it failed with "
             f"{type(error).__name__}: {message}"
         ) from error
+    finally:
+        with contextlib.suppress(ValueError):  # the recipe may have removed it
+            sys.path.remove(folder)
     defaults, run = getattr(module, "CONFIG", None), getattr(module, "run", None)
     if not isinstance(defaults, dict) or not callable(run):
         raise RecipeError(

@@ -21,6 +21,7 @@ Ray is the engine: keras-grok adds no scheduler, queue or RPC of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -34,10 +35,11 @@ from pathlib import Path
 from keras_grok.runs.run_folder import RunFolder
 from keras_grok.sweeps.sweep import (
     CANNOT_START,
+    WORKER_LOST,
     SweepRun,
     check_distinct_folders,
-    last_error,
     run_all,
+    run_failure,
 )
 from keras_grok.utils.argument_validation import (
     validate_choice_arg,
@@ -178,7 +180,12 @@ class RayExecutor:
                 try:
                     code, error = ray.get(done[0])
                 except ray.exceptions.RayError as failure:  # the worker itself died
-                    code, error = -1, _one_line(failure)
+                    code, error = WORKER_LOST, _one_line(failure)
+                    with (
+                        contextlib.suppress(OSError),
+                        RunFolder(run.folder).log.open("a") as output,
+                    ):
+                        output.write(f"Error: its Ray worker died: {error}\n")
                 codes[run.folder] = code
                 if code == 0:
                     log(f"done {run.folder.name}")
@@ -307,7 +314,7 @@ def _run_command(command: Sequence[str], folder: str) -> tuple[int, str]:
             reason = f"cannot start: {error}"
             output.write(f"Error: {reason}\n".encode())
             return code, reason
-    return code, ("" if code == 0 else last_error(log_path))
+    return code, ("" if code == 0 else run_failure(code, log_path))
 
 
 def _one_line(error: BaseException) -> str:

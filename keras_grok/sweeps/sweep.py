@@ -28,6 +28,9 @@ from keras_grok.utils.argument_validation import validate_float_arg, validate_in
 CANNOT_START = 127
 """The exit code of a run whose command cannot be started (as a shell's)."""
 
+WORKER_LOST = 255
+"""The code of a run whose Ray worker died under it (no exit code of its own)."""
+
 
 @dataclass(frozen=True)
 class SweepRun:
@@ -237,7 +240,7 @@ def _run_local(waiting, parallel, log, poll_seconds, codes, active) -> None:
                 else:
                     log(
                         f"FAILED {run.folder.name} (exit {process.returncode}): "
-                        f"{last_error(RunFolder(run.folder).log)}"
+                        f"{run_failure(process.returncode, RunFolder(run.folder).log)}"
                     )
 
 
@@ -303,3 +306,15 @@ def last_error(log_path: str | os.PathLike) -> str:
     if errors and errors[-1].startswith("Error:"):
         return errors[-1]
     return lines[-1] if lines else "(no output)"
+
+
+def run_failure(code: int, log_path: str | os.PathLike) -> str:
+    """Why a run's process ended with ``code``: the signal that killed it
+    (a negative code), else its last ``Error:`` line (``last_error``)."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name} (no error of its own; rerun to resume it)"
+    return last_error(log_path)

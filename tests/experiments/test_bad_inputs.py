@@ -444,6 +444,23 @@ def test_a_fault_in_a_recipe_shows_its_traceback_then_one_line(tmp_path):
     assert "rerun the same command" in lines[-1]
 
 
+def test_a_recipe_fault_it_reports_itself_ends_in_one_line_with_exit_1(tmp_path):
+    # A sweep whose runs failed while running is a fault (rerun to retry), not
+    # a refused command (exit 2), and needs no traceback.
+    recipe = tmp_path / "sweeping.py"
+    recipe.write_text(
+        "from keras_grok.experiments.recipe import RecipeFault\n"
+        "CONFIG = {'seed': 0}\n"
+        "def run(config, out_dir):\n"
+        "    raise RecipeFault('1 of 2 runs failed (the first: killed by SIGKILL)')\n"
+    )
+    result = run([str(recipe)], tmp_path / "out")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "Traceback" not in result.stderr
+    assert lines == ["Error: 1 of 2 runs failed (the first: killed by SIGKILL)"]
+
+
 def test_a_dict_default_is_set_from_json(tmp_path):
     recipe = tmp_path / "options.py"
     recipe.write_text(

@@ -1,6 +1,7 @@
 """Recipe loading and ``--set`` overrides, typed by the recipe's defaults."""
 
 import ast
+import sys
 from pathlib import Path
 
 import keras
@@ -246,3 +247,17 @@ def test_num_classes_of_no_labels_is_refused_by_name():
         validate_num_classes(0, {})
     with pytest.raises(ValueError, match="data must hold labelled examples"):
         validate_num_classes(None, {})
+
+
+def test_a_recipe_imports_a_module_beside_it_as_a_script_would(tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "kg_sibling_helpers.py").write_text("STEPS = 7\n")
+    (folder / "r.py").write_text(
+        "from kg_sibling_helpers import STEPS\n"
+        "CONFIG = {'steps': STEPS}\n"
+        "def run(config, out_dir):\n    return {}\n"
+    )
+    path_before = list(sys.path)
+    assert load_recipe(folder / "r.py").defaults == {"steps": 7}
+    assert sys.path == path_before  # only while it is imported

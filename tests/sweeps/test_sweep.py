@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from keras_grok import cli
 from keras_grok.analysis.events import first_step_at
-from keras_grok.sweeps.sweep import SweepRun, cli_command, run_all
+from keras_grok.sweeps.sweep import SweepRun, cli_command, run_all, run_failure
 from keras_grok.sweeps.sweep_results import mean_curve, summarize, table_markdown
 
 ROOT = Path(__file__).parents[2]
@@ -346,3 +346,17 @@ def test_summarize_and_mean_curve_read_rows_in_step_order():
         mean_curve([ordered], "test_accuracy"),
     )
     np.testing.assert_array_equal(a.mean, b.mean)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_run_killed_by_a_signal_is_reported_as_such(tmp_path):
+    # Its log's last line (a progress bar) used to be quoted as its error.
+    script = "import os, signal; print('1/40 ━━ step'); os.kill(os.getpid(), 9)"
+    folder = tmp_path / "run"
+    lines = []
+    codes = run_all(
+        [SweepRun(1.0, 0, folder, (sys.executable, "-c", script))], log=lines.append
+    )
+    assert codes == {folder: -9}
+    assert run_failure(-9, folder / "log.txt").startswith("killed by SIGKILL")
+    assert any("FAILED run (exit -9): killed by SIGKILL" in line for line in lines)
