@@ -153,7 +153,10 @@ def _run(recipe_path, overrides, backend, out, seed, overwrite) -> None:
 
     from keras_grok.runs.run_folder import RunFolder, RunFolderError
 
-    folder = RunFolder(Path(out) if out else Path("runs") / f"{recipe.name}-{backend}")
+    path = Path(out) if out else Path("runs") / f"{recipe.name}-{backend}"
+    if ".." in path.parts:  # after a symlink, ".." is its target's parent: the
+        path = path.resolve()  # kernel's reading, used for every file alike
+    folder = RunFolder(path)
     try:
         created = not folder.path.exists()
     except OSError as error:  # a name too long, say

@@ -261,3 +261,15 @@ def test_an_unknown_mplbackend_is_named_not_blamed_on_the_recipe(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("Error: MPLBACKEND='nonsense'")
     assert "is not a recipe" not in result.stderr
     assert not out.exists()
+
+
+def test_an_out_path_with_dotdot_after_a_symlink_is_one_folder(tmp_path, monkeypatch):
+    # Made at the lexical path and written through the physical one, the run
+    # failed with "No such file or directory" for its config.json.
+    (tmp_path / "deep" / "inner").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "deep" / "inner")
+    monkeypatch.chdir(tmp_path)
+    result = invoke(RECIPE, "--backend", BACKEND, "--out", "link/../out", *TINY)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "deep" / "out" / "summary.json").exists()
+    assert not (tmp_path / "out").exists()

@@ -169,10 +169,20 @@ def check_even_batches(count: int, batch_size: int, num_examples: int) -> None:
     if batch_size < num_examples and num_examples % batch_size:
         sizes.add(num_examples % batch_size)
     if any(size % count for size in sizes):
+        if num_examples % count:  # every epoch ends in a batch of the remainder
+            advice = (
+                f"no batch_size can do that, since {count} does not divide the "
+                f"{num_examples} training examples: change the training set's size "
+                f"(train_fraction, train_size) to a multiple of {count}, or the "
+                "number of devices"
+            )
+        else:
+            advice = (
+                f"choose a batch_size that is a multiple of {count} and divides "
+                f"{num_examples} (or is >= it)"
+            )
         raise ValueError(
             f"each training batch is split evenly over the {count} devices, but "
             f"batch_size={batch_size} on {num_examples} training examples gives "
-            f"batches of {sorted(sizes, reverse=True)} examples; choose a "
-            f"batch_size that is a multiple of {count} and divides {num_examples} "
-            f"(or is >= it, if {count} divides it)"
+            f"batches of {sorted(sizes, reverse=True)} examples; {advice}"
         )

@@ -156,3 +156,8 @@ def test_a_batch_that_does_not_split_evenly_is_refused_before_training():
         check_even_batches(2, 32, 61)
     with pytest.raises(ValueError, match=r"batch_size=25 on 60 .* \[25, 10\]"):
         check_even_batches(2, 25, 60)
+    with pytest.raises(ValueError, match="choose a batch_size that is a multiple of 2"):
+        check_even_batches(2, 25, 60)
+    # 29 examples on 2 devices: every epoch ends in an odd batch, whatever the size.
+    with pytest.raises(ValueError, match="no batch_size can do that"):
+        check_even_batches(2, 8, 29)
