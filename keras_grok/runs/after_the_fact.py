@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from keras_grok.callbacks import TrainingCheckpoint
 from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
+from keras_grok.runs.metrics_file import with_columns_of
 from keras_grok.runs.run_folder import RunFolder, read_metrics, write_metrics_atomic
 from keras_grok.utils.argument_validation import validate_int_arg
 
@@ -64,6 +65,7 @@ def measure_after_the_fact(folder: RunFolder, model, monitors: Sequence) -> list
     path = folder.replay_metrics(AFTER_THE_FACT)
     columns = ["step", *dict.fromkeys(n for m in monitors for n in m.metric_names)]
     done = {int(r["step"]): r for r in read_metrics(path)} if path.exists() else {}
+    columns = with_columns_of(columns, done.values())  # keep an earlier lens's
     for monitor in monitors:
         monitor.records = []
     for step, checkpoint in history:

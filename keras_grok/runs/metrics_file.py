@@ -247,3 +247,14 @@ def write_metrics_atomic(
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [",".join(columns) + "\n"] + [format_row(r, columns) for r in rows]
     write_atomic(path, "".join(lines))
+
+
+def with_columns_of(columns: list[str], rows) -> list[str]:
+    """``columns``, then every other key of ``rows`` in first-seen order.
+
+    For a file rewritten with new rows: the columns of the rows it held stay.
+    """
+    seen = dict.fromkeys(columns)
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)

@@ -45,6 +45,7 @@ from keras_grok.runs.lenses import (
     fourier_monitor,
     lens_monitor,
 )
+from keras_grok.runs.metrics_file import with_columns_of
 from keras_grok.runs.run_folder import (
     RunFolder,
     RunFolderError,
@@ -335,6 +336,7 @@ def replay_stretches(
         *dict.fromkeys(n for m in lenses.values() for n in m.metric_names),
     ]
     done = {int(r["step"]): r for r in read_metrics(path)} if path.exists() else {}
+    columns = with_columns_of(columns, done.values())  # keep an earlier lens's
 
     def missing(lens: str, step: int) -> bool:
         row = done.get(step, {})

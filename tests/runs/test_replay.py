@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import keras
@@ -19,6 +20,7 @@ from keras_grok.runs.run_folder import (
     RunFolder,
     RunFolderError,
     checkpoint_bytes,
+    read_metrics,
 )
 from keras_grok.runs.step_spec import parse_steps
 
@@ -192,6 +194,17 @@ def test_a_replay_name_ending_in_csv_is_not_doubled(run_dir):
     measure_run(run_dir, ["collapse"], [10], name="named.csv")
     assert (run_dir / "replays" / "named.csv").exists()
     assert not (run_dir / "replays" / "named.csv.csv").exists()
+
+
+def test_a_second_measure_into_one_name_keeps_the_first_lens_columns(run_dir):
+    # Accuracy alone into a file that held collapse columns used to rewrite it
+    # with the accuracy columns only: the collapse values of step 8 were lost.
+    first = measure_run(run_dir, ["collapse"], [8], name="both")
+    measure_run(run_dir, ["accuracy"], [16], name="both")
+    rows = read_metrics(run_dir / "replays" / "both.csv")
+    assert [r["step"] for r in rows] == [8, 16]
+    assert rows[0]["train_rnc1"] == first[0]["train_rnc1"]
+    assert math.isnan(rows[1]["train_rnc1"]) and math.isfinite(rows[1]["test_accuracy"])
 
 
 def test_refine_and_measure_name_the_runs_of_a_parent_folder(tmp_path, run_dir):
