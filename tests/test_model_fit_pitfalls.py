@@ -495,3 +495,34 @@ def test_a_callback_watching_a_monitors_metric_must_come_after_it(tmp_path):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint, monitor])
     model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor, checkpoint])
     assert (tmp_path / "best.keras").exists()
+
+
+def test_swap_ema_weights_before_a_monitor_is_refused():
+    # The monitor would measure EMA weights at epoch ends and trained ones
+    # between; on JAX the model's buffers were lost after fit.
+    x, y = _data()
+    model = _classifier()
+    model.compile(
+        keras.optimizers.Adam(1e-2, use_ema=True),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+    monitor = GrokkingMonitor((x, y), schedule="every:1")
+    with pytest.raises(ValueError, match="SwapEMAWeights.*comes before"):
+        model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[swap, monitor])
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[monitor, swap])
+    assert model.predict(x, verbose=0).shape == (64, 3)
+    assert monitor.latest["step"] == 4
+
+
+def test_a_model_compiled_without_a_loss_says_why_its_loss_is_nan():
+    x, y = _data()
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    model.compile("adam", loss=None)  # as for a model that trains by add_loss
+    monitor = GrokkingMonitor((x, y), schedule=[1])
+    with pytest.warns(UserWarning, match="compiled with loss=None"):
+        monitor.set_model(model)
+        monitor.set_params({"epochs": 1, "steps": 2})
+        monitor.on_train_begin()
+    assert not monitor._loss_known

@@ -128,11 +128,17 @@ class GrokkingMonitor(ScheduledMonitor):
         self._check_labels()
         loss = getattr(self.trained_model, "loss", None)
         self._loss_known = grok_losses.per_example_loss(loss) is not None
-        if loss is not None and not self._loss_known:
+        if not self._loss_known:
+            reason = (
+                "the model was compiled with loss=None (a loss added with "
+                "add_loss is not a per-example loss of (y, outputs))"
+                if loss is None
+                else f"it cannot evaluate the model's loss {loss!r} (one per "
+                "output, or one with ignore_class)"
+            )
             warnings.warn(
-                f"GrokkingMonitor cannot evaluate the model's loss {loss!r} (one "
-                "per output, or one with ignore_class); train_loss and test_loss "
-                "are logged as NaN.",
+                f"GrokkingMonitor: {reason}; train_loss and test_loss are logged "
+                "as NaN.",
                 stacklevel=2,
             )
         self._started = time.perf_counter()

@@ -299,8 +299,9 @@ _LOG_WRITERS = (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)
 
 def _check_callback_order(monitor: ScheduledMonitor) -> None:
     """Refuses a CSVLogger or TensorBoard placed before ``monitor`` in ``fit``,
-    or a callback that watches one of its metrics (``ModelCheckpoint(monitor=
-    "train_loss")``, ``EarlyStopping``).
+    a callback that watches one of its metrics (``ModelCheckpoint(monitor=
+    "train_loss")``, ``EarlyStopping``), or a ``SwapEMAWeights`` that swaps the
+    weights at each epoch's end.
 
     A monitor adds its metrics to the epoch-end ``logs`` when its own
     ``on_epoch_end`` runs, and Keras calls the callbacks in list order, so a
@@ -331,6 +332,15 @@ def _check_callback_order(monitor: ScheduledMonitor) -> None:
                 "monitor's metrics. Put the monitors before CSVLogger and "
                 "TensorBoard: callbacks=[monitor, ..., csv_logger]. Received: "
                 f"callbacks={names}"
+            )
+        if isinstance(writer, keras.callbacks.SwapEMAWeights) and writer.swap_on_epoch:
+            raise ValueError(
+                f"SwapEMAWeights(swap_on_epoch=True) comes before "
+                f"{type(monitor).__name__} in fit's callbacks, so the monitor would "
+                "measure the EMA weights at each epoch's end and the trained ones "
+                "between (and on JAX the model's buffers are lost). Put the "
+                "monitors first: callbacks=[monitor, ..., SwapEMAWeights(...)]. "
+                f"Received: callbacks={names}"
             )
         watched = getattr(writer, "monitor", None)  # ModelCheckpoint, EarlyStopping
         if isinstance(watched, str) and watched in monitor.metric_names:

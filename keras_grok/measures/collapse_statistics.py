@@ -162,8 +162,9 @@ def batch_collapse_statistics(
             "features must hold at least one sample (they are empty). "
             f"Received: features of shape {shape}"
         )
-    label_count = int(np.prod(label_shape)) if label_shape else None
-    if shape and label_count is not None and label_count != shape[0]:
+    known = label_shape and all(isinstance(d, int) for d in label_shape)
+    label_count = int(np.prod(label_shape)) if known else None  # traced: unknown
+    if shape and isinstance(shape[0], int) and label_count not in (None, shape[0]):
         raise ValueError(
             "labels and features must hold one row per sample. Received: "
             f"{label_count} labels and {shape[0]} feature rows"
