@@ -1170,3 +1170,20 @@ def test_a_monitor_refuses_inputs_that_are_not_finite(bad):
     features[4, 0] = bad
     with pytest.raises(ValueError, match=r"train_data's x must hold finite .* row 4"):
         GrokkingMonitor((features, labels), schedule="every:1")
+
+
+def test_streamed_collapse_statistics_name_one_hot_labels():
+    # The one-hot rows were flattened to 3n labels, and the features were blamed.
+    features, labels = _clustered()
+    with pytest.raises(ValueError, match="take the argmax of one-hot rows"):
+        collapse.collapse_statistics([(features, np.eye(3)[labels])], 3)
+
+
+@pytest.mark.parametrize("threshold", [1.5, 0.0, 99])
+def test_generalized_step_refuses_a_threshold_outside_zero_to_one(threshold):
+    from keras_grok import forecast
+
+    rows = [{"step": s, "train_accuracy": 1.0, "test_accuracy": 1.0} for s in (1, 2)]
+    with pytest.raises(ValueError, match="test_threshold"):
+        forecast.generalized_step(rows, threshold)
+    assert forecast.generalized_step(rows, 0.99) == 1

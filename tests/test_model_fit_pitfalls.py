@@ -526,3 +526,36 @@ def test_a_model_compiled_without_a_loss_says_why_its_loss_is_nan():
         monitor.set_params({"epochs": 1, "steps": 2})
         monitor.on_train_begin()
     assert not monitor._loss_known
+
+
+def test_a_loss_function_that_reduces_the_batch_is_logged_as_nan_with_a_warning():
+    # A scalar-returning loss raised IndexError inside the measurement pass; its
+    # chunk mean would mix the data sets a chunk holds, so it cannot be split.
+    def batch_mean_loss(y_true, y_pred):
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        one_hot = keras.ops.one_hot(labels, 3)
+        return keras.ops.mean(keras.ops.sum(keras.ops.square(y_pred - one_hot), -1))
+
+    x, y = _data()
+    model = _classifier()
+    model.compile("adam", batch_mean_loss)
+    monitor = GrokkingMonitor((x, y), (x[:20], y[:20]), schedule="every:1")
+    with pytest.warns(UserWarning, match="returns one value per batch"):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    assert np.isnan(monitor.latest["train_loss"])
+    assert 0.0 <= monitor.latest["test_accuracy"] <= 1.0
+
+
+def test_features_too_large_for_float32_squares_are_named_in_a_warning():
+    from keras_grok.callbacks import CollapseMonitor
+
+    x, y = _data()
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    features = keras.layers.Rescaling(1e20, name="features")(hidden)
+    logits = keras.layers.Dense(3)(keras.layers.Rescaling(1e-20)(features))
+    model = keras.Model(inputs, logits)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = CollapseMonitor((x, y), schedule="every:1", num_classes=3)
+    with pytest.warns(UserWarning, match="too large for float32"):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])

@@ -122,6 +122,7 @@ class CollapseMonitor(ScheduledMonitor):
         self.progress_keys = (f"{list(self.data)[-1]}_rnc1",)
         self._request = CollapseStatisticsOf(layer, self.num_classes, norm)
         self._nc2_warned = False
+        self._overflow_warned = False
 
     def needs(self):
         return [(self._request, data) for data in self.data.values()]
@@ -168,6 +169,20 @@ class CollapseMonitor(ScheduledMonitor):
                     stacklevel=2,
                 )
                 self._nc2_warned = True
+            rnc1 = values.get(f"{split}_rnc1", math.nan)
+            norm = values.get(f"{split}_mean_feature_norm", math.nan)
+            if not self._overflow_warned and (
+                math.isinf(norm) or (math.isnan(rnc1) and norm > 1e18)
+            ):
+                warnings.warn(
+                    f"CollapseMonitor logs {split}_rnc1 and its statistics as NaN or "
+                    f"inf at step {step}: layer {self.layer!r}'s features are too "
+                    "large for float32 (their squares overflow above about 1e19), "
+                    "or hold inf. Measure a layer of smaller scale (NC1 and RNC1 are "
+                    "scale-free).",
+                    stacklevel=2,
+                )
+                self._overflow_warned = True
         return values
 
 

@@ -6,6 +6,8 @@ import math
 import time
 import warnings
 
+import keras
+
 from keras_grok import losses as grok_losses  # a module: see utils/registration
 from keras_grok.analysis.events import first_step_at
 from keras_grok.callbacks.measurement_requests import LossAndAccuracy, PassResults
@@ -127,12 +129,19 @@ class GrokkingMonitor(ScheduledMonitor):
         super().on_train_begin(logs)
         self._check_labels()
         loss = getattr(self.trained_model, "loss", None)
-        self._loss_known = grok_losses.per_example_loss(loss) is not None
+        loss_fn = grok_losses.per_example_loss(loss)
+        self._loss_known = loss_fn is not None and self._gives_one_value_per_row(
+            loss_fn
+        )
         if not self._loss_known:
             reason = (
                 "the model was compiled with loss=None (a loss added with "
                 "add_loss is not a per-example loss of (y, outputs))"
                 if loss is None
+                else "the model's loss function returns one value per batch (a "
+                "scalar), so each data set's mean cannot be read from it: return "
+                "one value per example (no mean), as Keras' own losses do"
+                if loss_fn is not None
                 else f"it cannot evaluate the model's loss {loss!r} (one per "
                 "output, or one with ignore_class)"
             )
@@ -157,6 +166,17 @@ class GrokkingMonitor(ScheduledMonitor):
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         self.wall_time = time.perf_counter() - self._started
+
+    def _gives_one_value_per_row(self, loss_fn) -> bool:
+        # A loss function may reduce the batch itself (a scalar), which the
+        # measurement pass cannot split into its data sets: try two rows.
+        data = next(iter(self.data.values()))
+        try:
+            outputs = self.trained_model(data.x[:2], training=False)
+            values = loss_fn(data.y[:2], outputs)
+        except Exception:  # noqa: BLE001 - a probe: the pass reports real errors
+            return True
+        return len(tuple(keras.ops.shape(values))) == 1
 
     def _check_labels(self) -> None:
         outputs = getattr(self.trained_model, "outputs", None)

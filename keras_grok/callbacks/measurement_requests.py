@@ -128,10 +128,13 @@ class LossAndAccuracy(MeasurementRequest):
         labels = ops.cast(inputs.labels, "int32")
         predicted = ops.cast(ops.argmax(inputs.outputs, axis=-1), "int32")
         correct = ops.cast(ops.equal(predicted, labels), "float32")
-        if inputs.loss_fn is None:
-            losses = ops.full_like(correct, np.nan)
-        else:
+        losses = None
+        if inputs.loss_fn is not None:
             losses = ops.cast(inputs.loss_fn(inputs.y, inputs.outputs), "float32")
+            if len(losses.shape) == 0:  # reduces the batch: GrokkingMonitor warns
+                losses = None
+        if losses is None:
+            losses = ops.full_like(correct, np.nan)
         return (
             ops.segment_sum(losses, inputs.sets, num_segments=inputs.num_sets),
             ops.segment_sum(correct, inputs.sets, num_segments=inputs.num_sets),

@@ -54,7 +54,12 @@ def default_forecaster() -> Forecaster:
 
 
 def generalized_step(rows: Sequence[dict], test_threshold: float) -> int | None:
-    """The first step of ``rows`` with test accuracy >= ``test_threshold``."""
+    """The first step of ``rows`` with test accuracy >= ``test_threshold``.
+
+    Raises:
+        ValueError: ``test_threshold`` is not in ``(0, 1]``.
+    """
+    test_threshold = ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
     for row in sorted(rows, key=lambda r: r["step"]):
         value = row.get("test_accuracy")
         if isinstance(value, float) and value >= test_threshold:

@@ -330,6 +330,11 @@ def collapse_statistics(
 
 def _checked_labels(labels, num_classes: int) -> np.ndarray:
     labels = np.asarray(ops.convert_to_numpy(labels))
+    if labels.ndim > 1 and any(d != 1 for d in labels.shape[1:]):
+        raise ValueError(
+            "labels must be (n,) integer class indices (take the argmax of one-hot "
+            f"rows). Received: labels of shape {labels.shape}"
+        )
     if labels.ndim != 1:
         labels = labels.reshape(-1)
     if labels.size and not np.issubdtype(labels.dtype, np.integer):
