@@ -1187,3 +1187,28 @@ def test_generalized_step_refuses_a_threshold_outside_zero_to_one(threshold):
     with pytest.raises(ValueError, match="test_threshold"):
         forecast.generalized_step(rows, threshold)
     assert forecast.generalized_step(rows, 0.99) == 1
+
+
+def test_kde_mutual_information_names_one_hot_labels():
+    z = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    labels = np.arange(40) % 2
+    with pytest.raises(ValueError, match="take the argmax of one-hot rows"):
+        information.kde_mutual_information(z, np.eye(2)[labels], num_references=20)
+
+
+def test_stable_rank_of_a_matrix_whose_squares_overflow_float32():
+    w = np.random.default_rng(0).normal(size=(9, 4))
+    s = np.linalg.svd(w, compute_uv=False)
+    expected = np.sum(s**2) / s[0] ** 2
+    large = spectral.stable_rank((w * 1e20).astype("float32"))  # NaN before
+    assert np.isclose(float(to_numpy(large)), expected, rtol=1e-5)
+
+
+def test_json_files_take_numpy_scalars_and_arrays(tmp_path):
+    import json
+
+    from keras_grok.runs.file_io import write_json_atomic
+
+    path = tmp_path / "j.json"
+    write_json_atomic(path, {"a": np.int64(3), "b": np.float32(0.5), "c": np.ones(2)})
+    assert json.loads(path.read_text()) == {"a": 3, "b": 0.5, "c": [1.0, 1.0]}

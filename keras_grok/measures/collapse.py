@@ -88,6 +88,9 @@ def collapse_figures(
     Returns:
         ``{"nc1", "rnc1", "nc2", "within_class_variance",
         "between_class_variance", "mean_feature_norm"}`` to scalar tensors.
+        Unchecked, so NaN where ``nc1``/``rnc1`` would refuse: degenerate
+        features, or features above about 1e19 in size, whose float32 sums of
+        squares overflow (``CollapseMonitor`` warns of those).
     """
     if norm not in ("mean", "max"):  # a Python value: checked even when traced
         raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')

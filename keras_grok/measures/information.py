@@ -296,7 +296,13 @@ def kde_mutual_information(
     mi["zx"] - mi["zy"]  # redundant information I(Z;X|Y)
     ```
     """
-    labels = np.asarray(ops.convert_to_numpy(labels)).reshape(-1)
+    labels = np.asarray(ops.convert_to_numpy(labels))
+    if labels.ndim > 1 and any(d != 1 for d in labels.shape[1:]):
+        raise ValueError(
+            "labels must be (n,) integer class indices (take the argmax of one-hot "
+            f"rows). Received: labels of shape {labels.shape}"
+        )
+    labels = labels.reshape(-1)
     n = int(np.shape(z)[0])
     if len(labels) != n:
         raise ValueError(

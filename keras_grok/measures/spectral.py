@@ -318,11 +318,12 @@ def stable_rank(w, split: int | None = None):
     ```
     """
     s = singular_values(w, split)
-    top = s[0] ** 2
+    top = s[0]
     nonzero = top > 0
-    return ops.where(
-        nonzero, ops.sum(s**2) / ops.where(nonzero, top, ops.ones_like(top)), 0 * top
-    )
+    # sum((s / s_max)^2): the ratio first, so squares of large singular values
+    # (above about 1e19 in float32) do not overflow.
+    ratios = s / ops.where(nonzero, top, ops.ones_like(top))
+    return ops.where(nonzero, ops.sum(ratios**2), 0 * top)
 
 
 def weight_matrices(model: keras.Model) -> list[keras.Variable]:

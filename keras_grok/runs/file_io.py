@@ -81,6 +81,10 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
 
 
 def nan_to_none(obj):
+    """``obj`` as JSON holds it: NaN and inf as None, NumPy scalars and arrays
+    as Python numbers and lists."""
+    if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):
+        obj = obj.tolist()  # np.int64(3) -> 3, an array -> a list (no NumPy import)
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
