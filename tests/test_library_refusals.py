@@ -1212,3 +1212,29 @@ def test_json_files_take_numpy_scalars_and_arrays(tmp_path):
     path = tmp_path / "j.json"
     write_json_atomic(path, {"a": np.int64(3), "b": np.float32(0.5), "c": np.ones(2)})
     assert json.loads(path.read_text()) == {"a": 3, "b": 0.5, "c": [1.0, 1.0]}
+
+
+def test_per_token_labels_are_not_taken_for_one_hot_rows():
+    features, _ = _clustered(6)
+    tokens = np.array([[0, 3, 2]] * 6)  # a sequence model's labels per token
+    with pytest.raises(ValueError, match=r"neither \(N,\) class indices nor"):
+        GrokkingMonitor((features, tokens))
+    GrokkingMonitor((features, np.full((6, 3), 1 / 3, "float16")))  # soft rows
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-25])
+def test_scale_free_spectral_measures_survive_float32_squares(scale):
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(13, 8))
+    norms = to_numpy(fourier.embedding_spectrum(table.astype("float32"), 13))
+    scaled = to_numpy(fourier.embedding_spectrum((table * scale).astype("float32"), 13))
+    np.testing.assert_allclose(np.asarray(scaled, "float64") / scale, norms, rtol=1e-4)
+    assert np.isclose(
+        float(to_numpy(fourier.fourier_sparsity(scaled, 2))),
+        float(to_numpy(fourier.fourier_sparsity(norms, 2))),
+        rtol=1e-5,
+    )
+    w = rng.normal(size=(9, 4))
+    s = np.linalg.svd(w, compute_uv=False)
+    rank = float(to_numpy(spectral.stable_rank((w * scale).astype("float32"))))
+    assert np.isclose(rank, np.sum(s**2) / s[0] ** 2, rtol=1e-4)

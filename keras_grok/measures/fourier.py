@@ -140,11 +140,16 @@ def embedding_spectrum(embedding, p: int):
             f"embedding must be a (vocab, d) table with vocab >= p = {p}. "
             f"Received: shape={tuple(table.shape)}"
         )
-    coefficients = ops.matmul(fourier_basis(p, table.dtype), table[:p])
+    # Norms scale with the table: computed on the table over its largest entry,
+    # so squares of large entries (above about 1e19 in float32) do not overflow.
+    numbers = table[:p]
+    peak = ops.max(ops.abs(numbers))
+    scale = ops.where(peak > 0, peak, ops.ones_like(peak))
+    coefficients = ops.matmul(fourier_basis(p, table.dtype), numbers / scale)
     energy = ops.sum(ops.square(coefficients), axis=1)
     frequency = ops.convert_to_tensor(_frequency_of_row(p))
     per_frequency = ops.segment_sum(energy, frequency, num_segments=p // 2 + 1)
-    return ops.sqrt(per_frequency[1:])
+    return ops.sqrt(per_frequency[1:]) * scale
 
 
 def key_frequencies(norms, k: int = 5):
@@ -204,7 +209,9 @@ def fourier_sparsity(norms, k: int = 5):
     Returns:
         A scalar tensor in ``[k / len(norms), 1]`` (NaN for an all-zero table).
     """
-    energy = ops.square(ops.convert_to_tensor(norms))
+    norms = ops.convert_to_tensor(norms)
+    peak = ops.max(norms)  # a share is scale-free: squares of norms / the largest
+    energy = ops.square(norms / ops.where(peak > 0, peak, ops.ones_like(peak)))
     top, _ = ops.top_k(energy, _check_k(k, energy))
     # A share: rounding must not carry it past 1 (1.0000001 was seen in float32).
     return ops.clip(ops.sum(top) / ops.sum(energy), 0.0, 1.0)

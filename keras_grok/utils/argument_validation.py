@@ -298,6 +298,29 @@ def _identity(array: np.ndarray) -> tuple:
     )
 
 
+def _check_target_rows(y: np.ndarray, name: str) -> None:
+    # (N, K) targets are one-hot or soft rows (each in [0, 1], summing to 1);
+    # anything else, such as a sequence model's per-token labels, is not one
+    # label per example, and its argmax would be meaningless.
+    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(
+        y.dtype, np.complexfloating
+    ):
+        return  # validate_class_labels names the dtype
+    rows = np.asarray(y, np.float64)
+    if (
+        (rows.min() < 0)
+        or (rows.max() > 1)
+        or not np.allclose(rows.sum(axis=1), 1.0, atol=1e-2)
+    ):
+        raise ValueError(
+            f"{name} labels of shape {y.shape} are neither (N,) class indices nor "
+            "(N, K) one-hot (or soft) rows, which hold values in [0, 1] that sum "
+            "to 1: the monitors measure one label per example (a sequence "
+            "model's per-token labels are not supported). Received: values in "
+            f"[{rows.min():g}, {rows.max():g}]"
+        )
+
+
 def validate_labelled_pair(
     data, name: str, num_classes: int | None = None
 ) -> LabelledData:
@@ -344,6 +367,7 @@ def validate_labelled_pair(
             f"{len(x) if x.ndim else 0} inputs, {len(y) if y.ndim else 0} labels"
         )
     if y.ndim == 2 and y.shape[1] > 1:
+        _check_target_rows(y, name)
         labels = y.argmax(axis=1)
     elif y.ndim <= 2:
         labels = y.reshape(len(y))
