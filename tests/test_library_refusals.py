@@ -1238,3 +1238,11 @@ def test_scale_free_spectral_measures_survive_float32_squares(scale):
     s = np.linalg.svd(w, compute_uv=False)
     rank = float(to_numpy(spectral.stable_rank((w * scale).astype("float32"))))
     assert np.isclose(rank, np.sum(s**2) / s[0] ** 2, rtol=1e-4)
+
+
+def test_nc4_does_not_change_with_the_features_scale():
+    features, labels = _clustered()
+    for scale in (1.0, 1e20):
+        scaled = features * np.float32(scale)
+        stats = collapse.batch_collapse_statistics(scaled, labels, 3)
+        assert collapse.nc4([(scaled, labels)], stats) == 1.0  # 0.333 at 1e20 before

@@ -385,10 +385,15 @@ def nc4(batches: Iterable, stats: CollapseStatistics) -> float:
     """
     _checked_counts(stats)
     means = ops.cast(stats.means, "float32")
+    # The nearest mean does not change with the scale: features and means over
+    # the largest mean entry, so squared distances do not overflow float32.
+    peak = ops.max(ops.abs(means))
+    scale = ops.where(peak > 0, peak, ops.ones_like(peak))
+    means = means / scale
     mean_norms = ops.sum(ops.square(means), axis=1)
     agree, total = 0.0, 0
     for features, predictions in batches:
-        features = ops.cast(ops.convert_to_tensor(features), "float32")
+        features = ops.cast(ops.convert_to_tensor(features), "float32") / scale
         features = ops.reshape(features, (ops.shape(features)[0], -1))
         predictions = ops.convert_to_tensor(predictions)
         if len(predictions.shape) > 1:
