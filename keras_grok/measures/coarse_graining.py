@@ -110,8 +110,9 @@ def codes_of(x, bin_size: float) -> np.ndarray:
     # Beyond int64 (or not finite) a code would wrap to an arbitrary integer.
     if not np.all(np.abs(codes) < 2.0**63):
         raise ValueError(
-            "x must hold finite values within 2**63 bins of 0. Received: values in "
-            f"[{np.min(x)}, {np.max(x)}], bin_size={bin_size}"
+            "x must hold finite values within 2**63 bins of 0 (weights this large "
+            "are a diverged model's; or choose a coarser bin_size). Received: "
+            f"values in [{np.min(x)}, {np.max(x)}], bin_size={bin_size}"
         )
     return codes.astype(np.int64)
 
