@@ -1246,3 +1246,35 @@ def test_nc4_does_not_change_with_the_features_scale():
         scaled = features * np.float32(scale)
         stats = collapse.batch_collapse_statistics(scaled, labels, 3)
         assert collapse.nc4([(scaled, labels)], stats) == 1.0  # 0.333 at 1e20 before
+
+
+def test_measures_take_other_byte_orders_and_nested_lists():
+    # JAX refuses big-endian arrays ('>f8', as read from FITS or HDF5 files).
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(12, 7))
+    swapped = a.astype(">f8")
+    assert np.isclose(
+        float(to_numpy(spectral.stable_rank(swapped))),
+        float(to_numpy(spectral.stable_rank(a))),
+        rtol=1e-5,
+    )
+    assert np.isclose(
+        float(to_numpy(fourier.gini_coefficient(np.abs(swapped[0])))),
+        float(to_numpy(fourier.gini_coefficient(np.abs(a[0])))),
+        rtol=1e-5,
+    )
+    norm = float(to_numpy(fourier.squared_weight_norm([a.tolist()])))
+    assert np.isclose(norm, np.sum(a**2), rtol=1e-5)
+    z, labels = rng.normal(size=(40, 5)), np.arange(40) % 4
+    one_hot = np.eye(4)[labels]
+    by_array = information.normalized_hsic(z, one_hot, "linear", batch_size=20)
+    by_list = information.normalized_hsic(z.tolist(), one_hot, "linear", batch_size=20)
+    assert np.isclose(by_list, by_array, rtol=1e-5)
+
+
+def test_a_pipe_in_the_swept_value_name_keeps_the_markdown_table_whole():
+    from keras_grok.sweeps.sweep_results import summarize, table_markdown
+
+    rows = [{"step": 1, "train_accuracy": 1.0, "test_accuracy": 1.0}]
+    lines = table_markdown(summarize({0.1: [rows]}), value_name="a|b").splitlines()
+    assert lines[0].replace("\\|", "").count("|") == lines[1].count("|") == 6

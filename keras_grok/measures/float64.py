@@ -17,10 +17,12 @@ import contextlib
 import keras
 from keras import ops
 
+from keras_grok.utils.argument_validation import native_array
+
 
 def rows_float64(a):
     """Rows of ``a`` flattened, as float64 (call inside ``float64_scope``)."""
-    a = ops.cast(ops.convert_to_tensor(a), "float64")
+    a = ops.cast(ops.convert_to_tensor(native_array(a)), "float64")
     return ops.reshape(a, (int(a.shape[0]), -1))
 
 

@@ -30,6 +30,7 @@ from keras import ops
 
 from keras_grok.measures.spectral import widen_half
 from keras_grok.utils.argument_validation import (
+    native_array,
     validate_float_dtype,
     validate_nonnegative_values,
 )
@@ -134,7 +135,7 @@ def embedding_spectrum(embedding, p: int):
         A ``(floor(p / 2),)`` tensor; entry ``k - 1`` is frequency ``k``.
     """
     p = _check_modulus(p)
-    table = ops.convert_to_tensor(embedding)
+    table = ops.convert_to_tensor(native_array(embedding))
     if len(table.shape) != 2 or table.shape[0] < p:
         raise ValueError(
             f"embedding must be a (vocab, d) table with vocab >= p = {p}. "
@@ -177,7 +178,7 @@ def ranked_frequencies(norms, k: int = 5):
     For monitors, which must keep logging (NaN figures) when training diverges;
     the ranking is then the same on every backend.
     """
-    norms = ops.convert_to_tensor(norms)
+    norms = ops.convert_to_tensor(native_array(norms))
     k = _check_k(k, norms)
     finite = ops.where(ops.isnan(norms), ops.full_like(norms, -np.inf), norms)
     _, indices = ops.top_k(finite, k)
@@ -209,7 +210,7 @@ def fourier_sparsity(norms, k: int = 5):
     Returns:
         A scalar tensor in ``[k / len(norms), 1]`` (NaN for an all-zero table).
     """
-    norms = ops.convert_to_tensor(norms)
+    norms = ops.convert_to_tensor(native_array(norms))
     peak = ops.max(norms)  # a share is scale-free: squares of norms / the largest
     energy = ops.square(norms / ops.where(peak > 0, peak, ops.ones_like(peak)))
     top, _ = ops.top_k(energy, _check_k(k, energy))
@@ -236,7 +237,7 @@ def gini_coefficient(values):
         ValueError: ``values`` is empty or holds a negative or non-finite
             number (the formula assumes shares of a non-negative total).
     """
-    host = np.asarray(ops.convert_to_numpy(values))  # a tensor, array or list
+    host = native_array(np.asarray(ops.convert_to_numpy(values)))  # any array-like
     if host.ndim != 1:
         raise ValueError(f"values must be a 1-D tensor. Received: shape={host.shape}")
     validate_nonnegative_values(host, "values")
@@ -276,6 +277,6 @@ def squared_weight_norm(weights: Sequence):
     """
     total = ops.convert_to_tensor(0.0, "float32")
     for w in weights:
-        w = validate_float_dtype(getattr(w, "value", w), "weights")
+        w = validate_float_dtype(native_array(getattr(w, "value", w)), "weights")
         total = total + ops.cast(ops.sum(ops.square(widen_half(w))), "float32")
     return total

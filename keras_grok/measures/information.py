@@ -32,6 +32,7 @@ from keras_grok.measures.float64 import (
     squared_distances,
 )
 from keras_grok.utils.argument_validation import (
+    native_array,
     validate_class_labels,
     validate_float_arg,
     validate_int_arg,
@@ -179,6 +180,7 @@ def normalized_hsic(
             f"Received: other_kernel={other_kernel!r}"
         )
     epsilon = validate_float_arg(epsilon, "epsilon", allow_minimum=False)
+    z, other = native_array(z), native_array(other)
     if int(z.shape[0]) != int(other.shape[0]):
         raise ValueError(
             f"z and other must have as many rows. Received: {z.shape[0]} and "

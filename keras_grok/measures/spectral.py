@@ -19,6 +19,7 @@ from keras import ops
 
 from keras_grok.measures.float64 import float64_scope
 from keras_grok.utils.argument_validation import (
+    native_array,
     validate_choice_arg,
     validate_float_dtype,
     validate_int_arg,
@@ -79,7 +80,7 @@ def matrix_shape(shape: Sequence[int], split: int | None = None) -> tuple[int, i
 
 def as_matrix(w, split: int | None = None):
     """``w`` reshaped to its 2-D view (see ``matrix_shape``), as a backend tensor."""
-    w = ops.convert_to_tensor(w)
+    w = ops.convert_to_tensor(native_array(w))
     return ops.reshape(w, matrix_shape(tuple(w.shape), split))
 
 

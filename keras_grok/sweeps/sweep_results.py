@@ -132,6 +132,7 @@ def table_markdown(table: list[dict], value_name: str = "weight decay") -> str:
     def accuracy(value: float | None) -> str:
         return "—" if value is None else f"{value:.3f}"
 
+    value_name = str(value_name).replace("|", "\\|")  # a pipe would add a cell
     lines = [
         f"| {value_name} | memorized_at | generalized_at | best test acc "
         "| final test acc |",

@@ -159,6 +159,17 @@ def validate_float_dtype(value, name: str):
     return value
 
 
+def native_array(value):
+    """``value`` ready for a backend: a nested list or tuple as a NumPy array, and
+    a NumPy array of the other byte order (``'>f8'``, as read from FITS or HDF5
+    files) in this machine's, which JAX requires; anything else as it is."""
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    if isinstance(value, np.ndarray) and not value.dtype.isnative:
+        value = value.astype(value.dtype.newbyteorder("="))
+    return value
+
+
 def validate_nonnegative_values(values, name: str) -> np.ndarray:
     """Returns ``values`` as a non-empty NumPy array of finite numbers >= 0.
 
