@@ -116,7 +116,9 @@ class Forecaster:
         set_field = object.__setattr__  # the dataclass is frozen
         set_field(self, "signals", tuple(signals))
         for name in ("mean", "scale", "weights"):
-            set_field(self, name, _coefficients(getattr(self, name), name, signals))
+            values = np.array(_coefficients(getattr(self, name), name, signals))
+            values.flags.writeable = False  # frozen, like the dataclass: the shipped
+            set_field(self, name, values)  # forecaster is shared by every forecast
         bad = self.scale <= 0
         if np.any(bad):
             raise ValueError(

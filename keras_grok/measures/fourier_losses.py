@@ -21,6 +21,7 @@ from keras import ops
 from keras_grok.measures.float64 import matmul_float64, mean_float64
 from keras_grok.measures.fourier import check_fourier_operation
 from keras_grok.utils.argument_validation import (
+    native_array,
     validate_choice_arg,
     validate_class_labels,
 )
@@ -78,7 +79,7 @@ def key_frequency_component(logits, p: int, op: str, frequencies, directions="pa
     Returns:
         A ``(p*p, p)`` tensor.
     """
-    logits = ops.convert_to_tensor(logits)
+    logits = ops.convert_to_tensor(native_array(logits))
     _check_table(logits, p)
     frequencies = _check_frequencies(frequencies, p)
     cos_s, sin_s, cos_c, sin_c = _key_directions(
@@ -132,7 +133,7 @@ def cross_entropy_of_pairs(logits, labels, pairs=None):
         ValueError: ``logits`` is not a matrix, a label is out of range, or
             ``pairs`` selects no row or names one that does not exist.
     """
-    logits = ops.convert_to_tensor(logits)
+    logits = ops.convert_to_tensor(native_array(logits))
     shape = tuple(logits.shape)
     if len(shape) != 2:
         raise ValueError(
@@ -223,7 +224,7 @@ def restricted_loss(
         ValueError: ``op`` is not ``a+b`` or ``a-b``, or bad shapes or
             frequencies.
     """
-    logits = ops.convert_to_tensor(logits)
+    logits = ops.convert_to_tensor(native_array(logits))
     if component is None:
         component = key_frequency_component(logits, p, op, frequencies, directions)
     constant = mean_float64(logits, axis=0)
@@ -269,7 +270,7 @@ def excluded_loss(
             frequencies.
     """
     validate_choice_arg(directions, "directions", DIRECTIONS)
-    logits = ops.convert_to_tensor(logits)
+    logits = ops.convert_to_tensor(native_array(logits))
     if component is None:
         component = key_frequency_component(logits, p, op, frequencies, directions)
     return cross_entropy_of_pairs(logits - component, labels, pairs)

@@ -33,6 +33,7 @@ from keras_grok.measures.float64 import (
     rows_float64,
 )
 from keras_grok.utils.argument_validation import (
+    native_array,
     validate_bool_arg,
     validate_float_arg,
     validate_int_arg,
@@ -222,6 +223,7 @@ def compression_mutual_information(
     compression_mutual_information(features, codes, labels)
     ```
     """
+    z, x_code = native_array(z), native_array(x_code)
     labels = np.asarray(ops.convert_to_numpy(labels)).reshape(-1)
     n = len(labels)
     if int(z.shape[0]) != n or int(x_code.shape[0]) != n:
