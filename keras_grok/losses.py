@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from keras_grok.utils.argument_validation import (
+    native_array,
     validate_bool_arg,
     validate_class_labels,
 )
@@ -44,8 +45,8 @@ def squared_error_one_hot(y_true, y_pred, sparse: bool = True):
         ValueError: when called eagerly (outside a traced step, e.g. in a test or
             on NumPy arrays) with such labels, naming their range.
     """
-    y_pred = ops.convert_to_tensor(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
+    y_pred = ops.convert_to_tensor(native_array(y_pred))
+    y_true = ops.convert_to_tensor(native_array(y_true))
     if len(y_pred.shape) != 2:
         raise ValueError(
             "y_pred must be (batch, K) outputs, one score per class. "

@@ -1310,3 +1310,23 @@ def test_compression_information_and_pair_losses_take_lists_and_other_byte_order
     native = float(to_numpy(fourier_losses.cross_entropy_of_pairs(logits, pairs)))
     swapped = fourier_losses.cross_entropy_of_pairs(logits.astype(">f8"), pairs)
     assert np.isclose(float(to_numpy(swapped)), native, rtol=1e-5)
+
+
+def test_the_complexity_estimate_and_the_one_hot_loss_take_lists_and_byte_orders():
+    from keras_grok.losses import squared_error_one_hot
+
+    rng = np.random.default_rng(0)
+    predictions = rng.normal(size=(5, 3))
+    labels = np.arange(5) % 3
+    native = to_numpy(squared_error_one_hot(labels, predictions.astype("float32")))
+    swapped = to_numpy(squared_error_one_hot(labels, predictions.astype(">f4")))
+    np.testing.assert_allclose(swapped, native, rtol=1e-6)
+    x, y = rng.normal(size=(30, 4)).astype("float32"), np.arange(30) % 3
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    by_array = complexity.estimate_complexity(model, (x, y), 0.1, thresholds=(1.0,))
+    by_list = complexity.estimate_complexity(
+        model, (x.tolist(), y.tolist()), 0.1, thresholds=(1.0,)
+    )
+    assert by_list.size_bytes == by_array.size_bytes

@@ -29,6 +29,7 @@ from keras_grok.measures.coarse_graining import Factorization, factorize
 from keras_grok.measures.complexity_search import global_search, per_matrix_search
 from keras_grok.measures.weight_codec import compressor, naive_size
 from keras_grok.utils.argument_validation import (
+    native_array,
     validate_choice_arg,
     validate_class_labels,
     validate_float_arg,
@@ -253,6 +254,7 @@ def estimate_complexity(
     low, high = validate_search_space(thresholds, bin_range, resolution)
     validate_choice_arg(mode, "mode", MODES)
     _check_pair(data)
+    data = tuple(native_array(v) for v in data)  # lists: one input, not many
     compressor(codec)
     if not model.trainable_weights:
         raise ValueError(
