@@ -39,6 +39,7 @@ from keras_grok.measures.collapse_statistics import (
     merge_collapse_statistics,
     update_collapse_statistics,
 )
+from keras_grok.measures.spectral import safe_scale
 from keras_grok.utils.argument_validation import validate_bool_arg
 
 __all__ = [
@@ -387,8 +388,7 @@ def nc4(batches: Iterable, stats: CollapseStatistics) -> float:
     means = ops.cast(stats.means, "float32")
     # The nearest mean does not change with the scale: features and means over
     # the largest mean entry, so squared distances do not overflow float32.
-    peak = ops.max(ops.abs(means))
-    scale = ops.where(peak > 0, peak, ops.ones_like(peak))
+    scale = safe_scale(ops.max(ops.abs(means)))
     means = means / scale
     mean_norms = ops.sum(ops.square(means), axis=1)
     agree, total = 0.0, 0

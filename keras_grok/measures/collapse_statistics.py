@@ -23,6 +23,7 @@ from keras_grok.utils.argument_validation import (
     validate_bool_arg,
     validate_class_labels,
     validate_int_arg,
+    validate_label_vector_shape,
 )
 
 
@@ -149,11 +150,7 @@ def batch_collapse_statistics(
     num_classes = validate_int_arg(num_classes, "num_classes")
     covariance = validate_bool_arg(covariance, "covariance")
     label_shape = tuple(getattr(labels, "shape", ()) or ())
-    if len(label_shape) > 1 and any(d != 1 for d in label_shape[1:]):
-        raise ValueError(
-            "labels must be (n,) integer class indices (take the argmax of one-hot "
-            f"rows). Received: labels of shape {label_shape}"
-        )
+    validate_label_vector_shape(label_shape)
     if isinstance(labels, np.ndarray):  # host labels: checked (a traced tensor is not)
         validate_class_labels(labels, "labels", num_classes)
     shape = tuple(getattr(features, "shape", ()) or ())
@@ -330,11 +327,7 @@ def collapse_statistics(
 
 def _checked_labels(labels, num_classes: int) -> np.ndarray:
     labels = np.asarray(ops.convert_to_numpy(labels))
-    if labels.ndim > 1 and any(d != 1 for d in labels.shape[1:]):
-        raise ValueError(
-            "labels must be (n,) integer class indices (take the argmax of one-hot "
-            f"rows). Received: labels of shape {labels.shape}"
-        )
+    validate_label_vector_shape(labels.shape)
     if labels.ndim != 1:
         labels = labels.reshape(-1)
     if labels.size and not np.issubdtype(labels.dtype, np.integer):

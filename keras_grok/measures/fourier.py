@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_grok.measures.spectral import widen_half
+from keras_grok.measures.spectral import safe_scale, widen_half
 from keras_grok.utils.argument_validation import (
     native_array,
     validate_float_dtype,
@@ -144,8 +144,7 @@ def embedding_spectrum(embedding, p: int):
     # Norms scale with the table: computed on the table over its largest entry,
     # so squares of large entries (above about 1e19 in float32) do not overflow.
     numbers = table[:p]
-    peak = ops.max(ops.abs(numbers))
-    scale = ops.where(peak > 0, peak, ops.ones_like(peak))
+    scale = safe_scale(ops.max(ops.abs(numbers)))
     coefficients = ops.matmul(fourier_basis(p, table.dtype), numbers / scale)
     energy = ops.sum(ops.square(coefficients), axis=1)
     frequency = ops.convert_to_tensor(_frequency_of_row(p))
@@ -211,8 +210,8 @@ def fourier_sparsity(norms, k: int = 5):
         A scalar tensor in ``[k / len(norms), 1]`` (NaN for an all-zero table).
     """
     norms = ops.convert_to_tensor(native_array(norms))
-    peak = ops.max(norms)  # a share is scale-free: squares of norms / the largest
-    energy = ops.square(norms / ops.where(peak > 0, peak, ops.ones_like(peak)))
+    # A share is scale-free: squares of the norms over the largest.
+    energy = ops.square(norms / safe_scale(ops.max(norms)))
     top, _ = ops.top_k(energy, _check_k(k, energy))
     # A share: rounding must not carry it past 1 (1.0000001 was seen in float32).
     return ops.clip(ops.sum(top) / ops.sum(energy), 0.0, 1.0)

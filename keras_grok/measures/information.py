@@ -36,6 +36,7 @@ from keras_grok.utils.argument_validation import (
     validate_class_labels,
     validate_float_arg,
     validate_int_arg,
+    validate_label_vector_shape,
     validate_seed,
 )
 
@@ -299,11 +300,7 @@ def kde_mutual_information(
     ```
     """
     labels = np.asarray(ops.convert_to_numpy(labels))
-    if labels.ndim > 1 and any(d != 1 for d in labels.shape[1:]):
-        raise ValueError(
-            "labels must be (n,) integer class indices (take the argmax of one-hot "
-            f"rows). Received: labels of shape {labels.shape}"
-        )
+    validate_label_vector_shape(labels.shape)
     labels = labels.reshape(-1)
     n = int(np.shape(z)[0])
     if len(labels) != n:

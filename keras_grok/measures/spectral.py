@@ -106,6 +106,12 @@ def widen_half(x):
     return x
 
 
+def safe_scale(peak):
+    """``peak`` where it is > 0, else 1: a divisor that brings values to at most 1
+    in size (so their float32 squares do not overflow) and leaves zeros alone."""
+    return ops.where(peak > 0, peak, ops.ones_like(peak))
+
+
 # --------------------------------------------------------------------------------------
 # Spectral measures (keras.ops, differentiable)
 # --------------------------------------------------------------------------------------
@@ -320,11 +326,9 @@ def stable_rank(w, split: int | None = None):
     """
     s = singular_values(w, split)
     top = s[0]
-    nonzero = top > 0
     # sum((s / s_max)^2): the ratio first, so squares of large singular values
     # (above about 1e19 in float32) do not overflow.
-    ratios = s / ops.where(nonzero, top, ops.ones_like(top))
-    return ops.where(nonzero, ops.sum(ratios**2), 0 * top)
+    return ops.where(top > 0, ops.sum((s / safe_scale(top)) ** 2), 0 * top)
 
 
 def weight_matrices(model: keras.Model) -> list[keras.Variable]:

@@ -159,6 +159,17 @@ def validate_float_dtype(value, name: str):
     return value
 
 
+def validate_label_vector_shape(shape, name: str = "labels") -> None:
+    """Refuses labels of ``shape`` that are not ``(n,)`` or ``(n, 1)`` class
+    indices, naming one-hot rows, the usual mistake."""
+    shape = tuple(shape)
+    if len(shape) > 1 and any(d != 1 for d in shape[1:]):
+        raise ValueError(
+            f"{name} must be (n,) integer class indices (take the argmax of one-hot "
+            f"rows). Received: {name} of shape {shape}"
+        )
+
+
 def native_array(value):
     """``value`` ready for a backend: a nested list or tuple as a NumPy array, and
     a NumPy array of the other byte order (``'>f8'``, as read from FITS or HDF5
