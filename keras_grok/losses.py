@@ -16,11 +16,8 @@ from collections.abc import Callable
 import keras
 from keras import ops
 
-from keras_grok.utils.argument_validation import (
-    native_array,
-    validate_bool_arg,
-    validate_class_labels,
-)
+from keras_grok.utils.argument_validation import native_array, validate_bool_arg
+from keras_grok.utils.labelled_data import validate_class_labels
 
 
 @keras.saving.register_keras_serializable(package="keras_grok")

@@ -33,12 +33,11 @@ from keras_grok.measures import (
 from keras_grok.models import modular_mlp
 from keras_grok.regularizers import SpectralEntropy, add_spectral_entropy
 from keras_grok.utils.argument_validation import (
-    validate_class_labels,
     validate_float_dtype,
     validate_int_arg,
-    validate_labelled_pair,
     validate_nonnegative_values,
 )
+from keras_grok.utils.labelled_data import validate_class_labels, validate_labelled_pair
 from tests.testing import to_numpy
 
 SETTINGS = settings(max_examples=60, deadline=None)

@@ -17,11 +17,11 @@ from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.measures import collapse
 from keras_grok.runs.figures import Panel
-from keras_grok.utils.argument_validation import (
+from keras_grok.utils.argument_validation import validate_string_arg
+from keras_grok.utils.labelled_data import (
     LabelledData,
     validate_labelled_pair,
     validate_num_classes,
-    validate_string_arg,
 )
 
 COLLAPSE_METRICS = (*DEVICE_COLLAPSE_METRICS, "nc2")

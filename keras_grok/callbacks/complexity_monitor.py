@@ -13,11 +13,8 @@ from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.measures import coarse_graining, complexity, spectral, weight_codec
 from keras_grok.runs.figures import Panel
-from keras_grok.utils.argument_validation import (
-    validate_choice_arg,
-    validate_float_arg,
-    validate_labelled_pair,
-)
+from keras_grok.utils.argument_validation import validate_choice_arg, validate_float_arg
+from keras_grok.utils.labelled_data import validate_labelled_pair
 
 COMPLEXITY = Panel("complexity (bits)", ("complexity_bits",), log_y=True)
 

@@ -18,12 +18,11 @@ from keras_grok.measures import fourier, fourier_losses
 from keras_grok.measures.float64 import float64_scope
 from keras_grok.runs.figures import Panel
 from keras_grok.utils.argument_validation import (
-    LabelledData,
     validate_choice_arg,
     validate_int_arg,
-    validate_labelled_pair,
     validate_string_arg,
 )
+from keras_grok.utils.labelled_data import LabelledData, validate_labelled_pair
 
 SPECTRUM_METRICS = ("fourier_sparsity", "fourier_gini", "fourier_top_frequency")
 LOSS_METRICS = ("restricted_loss", "excluded_loss")

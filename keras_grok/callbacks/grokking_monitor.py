@@ -14,11 +14,8 @@ from keras_grok.callbacks.measurement_requests import LossAndAccuracy, PassResul
 from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.runs.figures import Panel
-from keras_grok.utils.argument_validation import (
-    ACCURACY_LEVEL,
-    validate_int_arg,
-    validate_labelled_pair,
-)
+from keras_grok.utils.argument_validation import ACCURACY_LEVEL, validate_int_arg
+from keras_grok.utils.labelled_data import validate_labelled_pair
 
 ACCURACY = Panel("accuracy", ("train_accuracy", "test_accuracy"), limits=(-0.02, 1.02))
 LOSS = Panel("loss", ("train_loss", "test_loss"), log_y=True)

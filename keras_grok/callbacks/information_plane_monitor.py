@@ -13,12 +13,11 @@ from keras_grok.callbacks.schedule import ScheduleSpec
 from keras_grok.callbacks.scheduled_monitor import ScheduledMonitor
 from keras_grok.measures import information, lossy_compression
 from keras_grok.runs.figures import Panel, PlanePanel
-from keras_grok.utils.argument_validation import (
+from keras_grok.utils.argument_validation import validate_int_arg, validate_seed
+from keras_grok.utils.labelled_data import (
     LabelledData,
-    validate_int_arg,
     validate_labelled_pair,
     validate_num_classes,
-    validate_seed,
 )
 
 ESTIMATOR_MIN_SAMPLES = {"nhsic": 2, "compression": 6, "kde": 2}

@@ -14,7 +14,7 @@ import numpy as np
 
 from keras_grok.callbacks.measurement_pass import MeasurementPass, pass_answers
 from keras_grok.callbacks.measurement_requests import PassResults, Request
-from keras_grok.utils.argument_validation import LabelledData
+from keras_grok.utils.labelled_data import LabelledData
 
 
 def _compatible(data: LabelledData) -> tuple:

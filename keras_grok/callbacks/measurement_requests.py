@@ -30,11 +30,11 @@ from keras import ops
 
 from keras_grok.measures import collapse
 from keras_grok.utils.argument_validation import (
-    LabelledData,
     validate_choice_arg,
     validate_int_arg,
     validate_string_arg,
 )
+from keras_grok.utils.labelled_data import LabelledData
 
 DEVICE_COLLAPSE_METRICS = (
     "nc1",

@@ -25,7 +25,8 @@ from keras_grok.callbacks.measurement_coordinator import MeasurementCoordinator
 from keras_grok.callbacks.measurement_requests import PassResults, Request
 from keras_grok.callbacks.schedule import NEVER, ScheduleSpec, resolve_schedule
 from keras_grok.runs.figures import Panel
-from keras_grok.utils.argument_validation import LabelledData, validate_int_arg
+from keras_grok.utils.argument_validation import validate_int_arg
+from keras_grok.utils.labelled_data import LabelledData
 from keras_grok.utils.variable_values import variable_numpy
 
 _UNKNOWN_LENGTH_STEPS = 2**31 - 1

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from keras_grok.utils.argument_validation import (
-    validate_bool_arg,
+from keras_grok.utils.argument_validation import validate_bool_arg, validate_int_arg
+from keras_grok.utils.labelled_data import (
     validate_class_labels,
-    validate_int_arg,
     validate_label_vector_shape,
 )
 

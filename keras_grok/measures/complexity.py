@@ -31,9 +31,9 @@ from keras_grok.measures.weight_codec import compressor, naive_size
 from keras_grok.utils.argument_validation import (
     native_array,
     validate_choice_arg,
-    validate_class_labels,
     validate_float_arg,
 )
+from keras_grok.utils.labelled_data import validate_class_labels
 
 MODES = ("global", "per_matrix")
 """Search modes of ``estimate_complexity``: paper B's one (t, b), or one per weight."""

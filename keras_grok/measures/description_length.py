@@ -16,11 +16,10 @@ import numpy as np
 
 from keras_grok.utils.argument_validation import (
     validate_bool_arg,
-    validate_class_labels,
     validate_float_arg,
     validate_int_arg,
-    validate_labelled_pair,
 )
+from keras_grok.utils.labelled_data import validate_class_labels, validate_labelled_pair
 
 
 def data_bits(

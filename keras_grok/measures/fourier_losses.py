@@ -20,11 +20,8 @@ from keras import ops
 
 from keras_grok.measures.float64 import matmul_float64, mean_float64
 from keras_grok.measures.fourier import check_fourier_operation
-from keras_grok.utils.argument_validation import (
-    native_array,
-    validate_choice_arg,
-    validate_class_labels,
-)
+from keras_grok.utils.argument_validation import native_array, validate_choice_arg
+from keras_grok.utils.labelled_data import validate_class_labels
 
 DIRECTIONS = ("paper", "code")
 

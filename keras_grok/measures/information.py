@@ -33,11 +33,13 @@ from keras_grok.measures.float64 import (
 )
 from keras_grok.utils.argument_validation import (
     native_array,
-    validate_class_labels,
     validate_float_arg,
     validate_int_arg,
-    validate_label_vector_shape,
     validate_seed,
+)
+from keras_grok.utils.labelled_data import (
+    validate_class_labels,
+    validate_label_vector_shape,
 )
 
 # ---------------------------------------------------------------------------

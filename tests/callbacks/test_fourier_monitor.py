@@ -19,7 +19,7 @@ from keras_grok.callbacks.measurement_pass import MeasurementPass
 from keras_grok.data.modular import modular_dataset
 from keras_grok.models.modular_mlp import modular_mlp
 from keras_grok.models.modular_transformer import modular_transformer
-from keras_grok.utils.argument_validation import validate_labelled_pair
+from keras_grok.utils.labelled_data import validate_labelled_pair
 from tests.measures.test_fourier_measures import _reference_component, _reference_loss
 from tests.testing import to_numpy
 

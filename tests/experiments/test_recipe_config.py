@@ -241,7 +241,7 @@ def test_an_image_config_missing_keys_is_refused_by_name():
 
 
 def test_num_classes_of_no_labels_is_refused_by_name():
-    from keras_grok.utils.argument_validation import validate_num_classes
+    from keras_grok.utils.labelled_data import validate_num_classes
 
     with pytest.raises(ValueError, match="Received: num_classes=0"):
         validate_num_classes(0, {})
