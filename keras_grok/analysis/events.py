@@ -68,16 +68,47 @@ def _level(value, name: str) -> float:
         ) from None
 
 
-def first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
+def _require_key(rows: list[dict], key: str) -> None:
+    # A key no row holds is a misspelt name (or a lens not measured): an event
+    # of None would read as "never happened".
+    validate_string_arg(key, "key")
+    if rows and not any(key in row for row in rows):
+        held = sorted({k for row in rows for k in row} - {"step"})
+        raise ValueError(
+            f"key must be a metric the rows hold: {', '.join(held) or 'none'}. "
+            f"Received: key={key!r}"
+        )
+
+
+def first_step_at(
+    rows: list[dict], key: str, threshold: float, *, missing_ok: bool = False
+) -> int | None:
     """The step of the first row whose ``key`` is >= ``threshold``, or None.
 
     Rows are taken in step order (sorted by ``"step"`` if they are not);
     missing and NaN values never count.
 
+    Args:
+        rows: metrics rows, each with a ``"step"``.
+        key: the metric.
+        threshold: the level it must reach.
+        missing_ok: return None when no row holds ``key`` (a lens that was not
+            measured, such as a test accuracy without test data) instead of
+            refusing it as a misspelt name. Defaults to `False`.
+
     Raises:
-        ValueError: a row without a number ``"step"``, two rows of one step, or
-            a ``threshold`` that is not a finite number.
+        ValueError: a row without a number ``"step"``, two rows of one step, a
+            ``key`` that no row holds (unless ``missing_ok``), or a
+            ``threshold`` that is not a finite number.
     """
+    rows = in_step_order(rows)
+    if not missing_ok:
+        _require_key(rows, key)
+    return _first_step_at(rows, key, threshold)
+
+
+def _first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
+    # first_step_at for a key that may be absent (a lens not measured).
     validate_string_arg(key, "key")
     threshold = _level(threshold, "threshold")
     for row in in_step_order(rows):
@@ -104,21 +135,49 @@ def first_step_below(
     """The step of the first row at or after ``after`` whose ``key`` is <= ``level``.
 
     Missing and NaN values never count; None if no row qualifies.
+
+    Raises:
+        ValueError: as ``first_step_at``, or a ``key`` that no row holds.
     """
+    _require_key(in_step_order(rows), key)
+    return _first_step_below(rows, key, level, after)
+
+
+def _first_step_below(
+    rows: list[dict], key: str, level: float, after: int = 0
+) -> int | None:
     level = _level(level, "level")
     after = _level(after, "after")
     return next((s for s, v in _series(rows, key, after) if v <= level), None)
 
 
 def peak_step(rows: list[dict], key: str, after: int = 0) -> int | None:
-    """The step of the largest ``key`` at or after ``after`` (the first if tied)."""
+    """The step of the largest ``key`` at or after ``after`` (the first if tied).
+
+    Raises:
+        ValueError: as ``first_step_at``, or a ``key`` that no row holds.
+    """
+    _require_key(in_step_order(rows), key)
+    return _peak_step(rows, key, after)
+
+
+def _peak_step(rows: list[dict], key: str, after: int = 0) -> int | None:
     after = _level(after, "after")
     series = _series(rows, key, after)
     return max(series, key=lambda sv: (sv[1], -sv[0]))[0] if series else None
 
 
 def value_at(rows: list[dict], key: str, step: int | None) -> float | None:
-    """``key`` at the first row at or after ``step`` where it is finite, or None."""
+    """``key`` at the first row at or after ``step`` where it is finite, or None.
+
+    Raises:
+        ValueError: as ``first_step_at``, or a ``key`` that no row holds.
+    """
+    _require_key(in_step_order(rows), key)
+    return _value_at(rows, key, step)
+
+
+def _value_at(rows: list[dict], key: str, step: int | None) -> float | None:
     validate_string_arg(key, "key")
     if step is None:
         return None
@@ -189,15 +248,15 @@ def late_phase_events(
         else ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
     )
     rows = in_step_order(rows)
-    memorized = first_step_at(rows, "train_accuracy", threshold)
+    memorized = _first_step_at(rows, "train_accuracy", threshold)
     events: dict[str, int | None] = dict.fromkeys(LATE_PHASE_EVENTS)
     events["memorized"] = memorized
-    events["generalized"] = first_step_at(rows, "test_accuracy", test_threshold)
-    peak = peak_step(rows, "complexity_bits")
+    events["generalized"] = _first_step_at(rows, "test_accuracy", test_threshold)
+    peak = _peak_step(rows, "complexity_bits")
     if peak is not None:
         events["complexity_peak"] = peak
-        bits = value_at(rows, "complexity_bits", peak)
-        events["complexity_halved"] = first_step_below(
+        bits = _value_at(rows, "complexity_bits", peak)
+        events["complexity_halved"] = _first_step_below(
             rows, "complexity_bits", bits / 2, after=peak + 1
         )
     highest = -math.inf
@@ -212,7 +271,7 @@ def late_phase_events(
         v for s, v in _series(rows, "test_rnc1", memorized) if s <= 2 * memorized
     ]
     if plateau:
-        events["collapse"] = first_step_below(
+        events["collapse"] = _first_step_below(
             rows, "test_rnc1", float(np.median(plateau)) / 2, after=memorized
         )
     lowest = math.inf
@@ -221,9 +280,9 @@ def late_phase_events(
         if value >= 2 * lowest:
             events["circuit_formation"] = step
             break
-    restricted = value_at(rows, "train_restricted_loss", memorized)
+    restricted = _value_at(rows, "train_restricted_loss", memorized)
     if restricted is not None:
-        events["circuit_cleanup"] = first_step_below(
+        events["circuit_cleanup"] = _first_step_below(
             rows, "train_restricted_loss", restricted / 2, after=memorized
         )
     return events

@@ -226,12 +226,16 @@ class GrokkingMonitor(ScheduledMonitor):
     @property
     def memorized_at(self) -> int | None:
         """First measured step with train accuracy >= threshold, or None."""
-        return first_step_at(self.records, "train_accuracy", self.threshold)
+        return first_step_at(
+            self.records, "train_accuracy", self.threshold, missing_ok=True
+        )
 
     @property
     def generalized_at(self) -> int | None:
         """First measured step with test accuracy >= test_threshold, or None."""
-        return first_step_at(self.records, "test_accuracy", self.test_threshold)
+        return first_step_at(
+            self.records, "test_accuracy", self.test_threshold, missing_ok=True
+        )
 
     def summary(self) -> dict:
         """Grokking times, the best and final metrics and the last step."""

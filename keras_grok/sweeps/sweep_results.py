@@ -94,7 +94,9 @@ def summarize(
             ("memorized_at", "train_accuracy", train_threshold),
             ("generalized_at", "test_accuracy", test_threshold),
         ):
-            steps = [first_step_at(rows, key, threshold) for rows in runs]
+            steps = [
+                first_step_at(rows, key, threshold, missing_ok=True) for rows in runs
+            ]
             reached = [s for s in steps if s is not None]
             row[name] = float(np.mean(reached)) if reached else None
             row[f"{name}_std"] = float(np.std(reached)) if reached else None

@@ -118,7 +118,27 @@ def test_helpers_skip_missing_and_nan_values():
     assert peak_step(rows, "x") == 3
     assert value_at(rows, "x", 1) == 2.0
     assert value_at(rows, "x", None) is None
-    assert peak_step(rows, "y") is None
+    assert peak_step(rows, "x", after=5) is None
+    assert first_step_at(rows, "y", 0.5, missing_ok=True) is None
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda rows: first_step_at(rows, "test_acc", 0.5),
+        lambda rows: first_step_below(rows, "test_acc", 0.5),
+        lambda rows: peak_step(rows, "test_acc"),
+        lambda rows: value_at(rows, "test_acc", 1),
+    ],
+)
+def test_helpers_refuse_a_key_no_row_holds(call):
+    # A misspelt metric read as "never happened" would be silently wrong.
+    rows = [{"step": 1, "test_accuracy": 0.2}, {"step": 2, "test_accuracy": 0.9}]
+    with pytest.raises(
+        ValueError, match=r"rows hold: test_accuracy\. Received: key='test_acc'"
+    ):
+        call(rows)
+    assert first_step_at([], "test_acc", 0.5) is None  # no rows: nothing to check
 
 
 def test_late_phase_events_read_rows_in_step_order_whatever_their_order():
