@@ -402,6 +402,15 @@ REFUSED = {
         lambda: collapse.collapse_statistics((X30, np.array(["a", "b", "c"] * 10)), 3),
         "labels must be integer class indices. Received: <U1",
     ),
+    "features and labels as two arguments": (
+        lambda: collapse.collapse_statistics(X30, Y30),
+        r"num_classes must be an integer >= 1. Received: num_classes=array",
+    ),
+    "a batch that is not a pair": (
+        lambda: collapse.collapse_statistics([X30, X30, Y30], 3),
+        r"batches must be \(features, labels\) pairs.*batches\[0\] of type "
+        r"ndarray and shape \(30, 4\)",
+    ),
     "figures with an unknown norm": (
         lambda: collapse.collapse_figures(
             collapse.collapse_statistics((X30, Y30), 3), "l2"
@@ -1329,3 +1338,9 @@ def test_the_complexity_estimate_and_the_one_hot_loss_take_lists_and_byte_orders
         model, (x.tolist(), y.tolist()), 0.1, thresholds=(1.0,)
     )
     assert by_list.size_bytes == by_array.size_bytes
+
+
+def test_collapse_statistics_takes_one_pair_as_a_list_or_a_tuple():
+    as_tuple = collapse.collapse_statistics((X30, Y30), 3)
+    as_list = collapse.collapse_statistics([X30, Y30], 3)
+    assert collapse.nc1(as_list) == pytest.approx(collapse.nc1(as_tuple), rel=1e-6)

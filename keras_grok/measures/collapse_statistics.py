@@ -282,7 +282,7 @@ def collapse_statistics(
     Args:
         batches: an iterable of ``(features, labels)`` pairs: ``(b, ...)`` features
             (flattened per sample) and ``(b,)`` integer labels in
-            ``[0, num_classes)``; or one such pair as a tuple.
+            ``[0, num_classes)``; or one such pair (a tuple or a list).
         num_classes: number of classes K.
         covariance: also track the within-class scatter for ``nc1_papyan``.
             Defaults to `False`.
@@ -301,13 +301,23 @@ def collapse_statistics(
     ```
     """
     if (
-        isinstance(batches, tuple)
+        isinstance(batches, (tuple, list))
         and len(batches) == 2
         and len(getattr(batches[0], "shape", ())) >= 2
     ):
         batches = [batches]
+    num_classes = validate_int_arg(num_classes, "num_classes")
     stats = None
-    for features, labels in batches:
+    for index, batch in enumerate(batches):
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            shape = getattr(batch, "shape", None)
+            raise ValueError(
+                "batches must be (features, labels) pairs, or one pair as a "
+                "tuple: collapse_statistics((features, labels), num_classes). "
+                f"Received: batches[{index}] of type {type(batch).__name__}"
+                + (f" and shape {tuple(shape)}" if shape is not None else "")
+            )
+        features, labels = batch
         if stats is None:
             shape = tuple(features.shape)
             stats = empty_collapse_statistics(
