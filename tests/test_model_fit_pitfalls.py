@@ -559,3 +559,24 @@ def test_features_too_large_for_float32_squares_are_named_in_a_warning():
     monitor = CollapseMonitor((x, y), schedule="every:1", num_classes=3)
     with pytest.warns(UserWarning, match="too large for float32"):
         model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+
+
+def test_features_too_small_for_float32_squares_are_logged_as_nan_with_a_warning():
+    # nc1 and rnc1 refuse features below about 1e-15 (NC1 was 2.6% off at 1e-18
+    # where subnormal squares are flushed); the monitor logs NaN and says why.
+    from keras_grok.callbacks import CollapseMonitor
+
+    x, y = _data()
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8)(inputs)
+    features = keras.layers.Rescaling(1e-18, name="features")(hidden)
+    logits = keras.layers.Dense(3)(keras.layers.Rescaling(1e18)(features))
+    model = keras.Model(inputs, logits)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = CollapseMonitor((x, y), schedule="every:1", num_classes=3)
+    with pytest.warns(UserWarning, match="train_nc1 and train_rnc1 as NaN.*1e-15"):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    assert np.isnan(monitor.latest["train_nc1"]) and np.isnan(
+        monitor.latest["train_rnc1"]
+    )
+    assert monitor.latest["train_mean_feature_norm"] > 0.0

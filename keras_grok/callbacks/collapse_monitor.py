@@ -123,6 +123,7 @@ class CollapseMonitor(ScheduledMonitor):
         self._request = CollapseStatisticsOf(layer, self.num_classes, norm)
         self._nc2_warned = False
         self._overflow_warned = False
+        self._underflow_warned = False
 
     def needs(self):
         return [(self._request, data) for data in self.data.values()]
@@ -183,7 +184,36 @@ class CollapseMonitor(ScheduledMonitor):
                     stacklevel=2,
                 )
                 self._overflow_warned = True
+            between = values.get(f"{split}_between_class_variance", math.nan)
+            small = {
+                key: value
+                for key, value in (("nc1", between), ("rnc1", norm**2))
+                if value < collapse.SMALLEST_SQUARES
+            }
+            for key in small:
+                # As nc1 and rnc1 refuse: float32 squares of features this small
+                # underflow in their small parts (NC1 2.6% off at 1e-18).
+                values[f"{split}_{key}"] = math.nan
+            if any(v > 0.0 for v in small.values()) and not self._underflow_warned:
+                names = " and ".join(f"{split}_{key}" for key in small)
+                warnings.warn(
+                    f"CollapseMonitor logs {names} as NaN at step {step}: "
+                    + _too_small_words(small),
+                    stacklevel=2,
+                )
+                self._underflow_warned = True  # exact zeros: degenerate, no warning
         return values
+
+
+def _too_small_words(small: dict[str, float]) -> str:
+    what = {"nc1": "the between-class variance", "rnc1": "the squared feature norm"}
+    found = ", ".join(f"{what[key]} is {value:.3g}" for key, value in small.items())
+    return (
+        f"{found}, below {collapse.SMALLEST_SQUARES:g}: the class means coincide, "
+        "or the layer's features are below about 1e-15 in size, where float32 "
+        "squares underflow (NC1 and RNC1 are scale-free: measure a layer of "
+        "larger scale)."
+    )
 
 
 def _or_nan(measure, *args) -> float:

@@ -199,10 +199,8 @@ def nc1(stats: CollapseStatistics) -> float:
             f"is zero. Received: num_classes={stats.num_classes}"
         )
     between = _in_float32_range(between_class_variance(stats), "NC1")
-    if between == 0.0:
-        raise ValueError(
-            "NC1 is undefined: all class means coincide (B = 0)" + _UNDERFLOW_HINT
-        )
+    if between < SMALLEST_SQUARES:
+        raise ValueError(_too_small("NC1", "the between-class variance B", between))
     return _in_float32_range(within_class_variance(stats), "NC1") / between
 
 
@@ -230,15 +228,32 @@ def nc1_papyan(stats: CollapseStatistics) -> float:
             "nc1_papyan needs the within-class scatter: build the statistics with "
             "collapse_statistics(..., covariance=True)."
         )
+    between = between_class_variance(stats)
+    if between < SMALLEST_SQUARES:
+        raise ValueError(_too_small("NC1", "the between-class variance B", between))
     sigma_w = stats.scatter / float(counts.sum())
     centred = stats.means - _global_mean(stats)[None, :]
     # Sigma_B = V S^2 V^T / K, so
     # Tr(Sigma_W Sigma_B^+) / K = sum_j v_j' Sigma_W v_j / s_j^2.
     _, singular, vt = ops.svd(centred, full_matrices=False, compute_uv=True)
-    tolerance = max(stats.num_classes, stats.dim) * 1.1920929e-07 * ops.max(singular)
-    keep = ops.cast(singular > tolerance, "float32")
-    inverse_squares = keep / ops.maximum(ops.square(singular), 1e-30)
-    projected = ops.sum(ops.matmul(vt, sigma_w) * vt, axis=1)
+    largest = ops.max(singular)
+    # Directions the class means do not span are rounding noise of the float32
+    # means: with mu_G their count-weighted mean, the centred means have rank at
+    # most K - 1, and each entry carries noise of about eps |mu| (a constant
+    # feature of 5.0 gave a singular value of ~1e-6 whose 1 / s^2 made NC1 1e10).
+    eps = 1.1920929e-07
+    noise = 4.0 * eps * ops.max(ops.abs(stats.means))
+    noise = noise * (math.sqrt(stats.num_classes) + math.sqrt(stats.dim))
+    tolerance = ops.maximum(max(stats.num_classes, stats.dim) * eps * largest, noise)
+    rank = ops.arange(singular.shape[0]) < stats.num_classes - 1
+    keep = ops.logical_and(singular > tolerance, rank)
+    # NC1 is scale-free: divide by the largest singular value first, so that
+    # features near 1e-15 in size (squares near 1e-30) keep their precision.
+    scaled = singular / largest
+    inverse_squares = ops.where(
+        keep, 1.0 / ops.square(ops.where(keep, scaled, 1.0)), 0.0
+    )
+    projected = ops.sum(ops.matmul(vt, sigma_w / largest) * vt, axis=1) / largest
     return _float(ops.sum(projected * inverse_squares))
 
 
@@ -287,17 +302,24 @@ def rnc1(stats: CollapseStatistics, norm: str = "mean") -> float:
     else:
         raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')
     scale = _in_float32_range(scale, "RNC1")
-    if scale == 0.0:
-        raise ValueError(
-            "RNC1 is undefined: every feature vector is zero" + _UNDERFLOW_HINT
-        )
+    if scale**2 < SMALLEST_SQUARES:
+        raise ValueError(_too_small("RNC1", "the squared feature norm", scale**2))
     return _in_float32_range(within_class_variance(stats), "RNC1") / scale**2
 
 
-_UNDERFLOW_HINT = (
-    ", or every feature is below about 1e-19 in size, whose squares underflow "
-    "float32 (NC1 and RNC1 are scale-free: rescale the features)."
-)
+SMALLEST_SQUARES = 1e-30
+"""The smallest ``B`` (NC1) or squared feature norm (RNC1) measured: the float32
+sums of squares lose the squares of the features' small parts below it (features
+of size 1e-18 gave an NC1 2.6% off where XLA flushes subnormal numbers)."""
+
+
+def _too_small(measure: str, what: str, value: float) -> str:
+    return (
+        f"{measure} is undefined: {what} is {value:.3g}, below {SMALLEST_SQUARES:g}. "
+        "The class means coincide (or every feature is zero), or the features are "
+        "below about 1e-15 in size, where float32 squares underflow "
+        f"({measure} is scale-free: rescale the features)."
+    )
 
 
 def _in_float32_range(value: float, measure: str) -> float:

@@ -13,6 +13,8 @@ helpers below avoid the downcasting ops.
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import Callable
 
 import keras
 from keras import ops
@@ -43,6 +45,19 @@ def float64_scope() -> contextlib.AbstractContextManager:
 
         return jax.enable_x64(True)
     return contextlib.nullcontext()
+
+
+def computed_in_float64(function: Callable) -> Callable:
+    """Runs ``function`` inside ``float64_scope``: a public helper called on its
+    own (not from an estimator that opened the scope) computes in float64 on JAX
+    too, as it does on TensorFlow and torch for float64 inputs."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with float64_scope():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def matmul_float64(a, b):

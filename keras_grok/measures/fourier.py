@@ -239,7 +239,7 @@ def gini_coefficient(values):
     host = native_array(np.asarray(ops.convert_to_numpy(values)))  # any array-like
     if host.ndim != 1:
         raise ValueError(f"values must be a 1-D tensor. Received: shape={host.shape}")
-    validate_nonnegative_values(host, "values")
+    host = validate_nonnegative_values(host, "values")
     # G is scale-free, so divide by the largest value on the host first: values
     # that are all subnormal would otherwise sum to zero where a device flushes
     # subnormals (XLA on CPU does), giving NaN instead of G.

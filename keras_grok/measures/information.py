@@ -25,6 +25,7 @@ import numpy as np
 from keras import ops
 
 from keras_grok.measures.float64 import (
+    computed_in_float64,
     float64_scope,
     matmul_float64,
     mean_float64,
@@ -46,6 +47,7 @@ from keras_grok.utils.labelled_data import (
 # nHSIC
 
 
+@computed_in_float64
 def gaussian_gram(a, sigma: float = 5.0):
     """Centred Gaussian Gram matrix ``K H`` of the rows of ``a`` (paper A's nHSIC).
 
@@ -76,6 +78,7 @@ def _check_rows(a, name: str) -> None:
         )
 
 
+@computed_in_float64
 def linear_gram(a):
     """Uncentred linear Gram matrix ``a a^T`` (paper A's kernel for one-hot Y).
 
@@ -86,6 +89,7 @@ def linear_gram(a):
     return matmul_float64(a, ops.transpose(a))
 
 
+@computed_in_float64
 def kernel_resolvent(gram, epsilon: float = 1e-5):
     """``R = K (K + epsilon n I)^-1`` for an ``(n, n)`` Gram matrix ``K``.
 
@@ -105,6 +109,7 @@ def kernel_resolvent(gram, epsilon: float = 1e-5):
     return ops.transpose(ops.solve(ops.transpose(shifted), ops.transpose(gram)))
 
 
+@computed_in_float64
 def linear_resolvent(a, epsilon: float = 1e-5):
     """``R = A A^T (A A^T + epsilon n I)^-1`` for the linear kernel of ``(n, m)`` rows.
 

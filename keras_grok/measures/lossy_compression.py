@@ -27,6 +27,7 @@ from scipy import spatial, special
 
 from keras_grok.layers.relative_gaussian_noise import RelativeGaussianNoise
 from keras_grok.measures.float64 import (
+    computed_in_float64,
     float64_scope,
     matmul_float64,
     mean_float64,
@@ -149,6 +150,7 @@ def berrett_weights(k: int, dim: int) -> np.ndarray:
     return matrix.T @ np.linalg.solve(matrix @ matrix.T, target)
 
 
+@computed_in_float64
 def pca_project(z, dim: int = 4):
     """Centres ``z`` and projects it on its ``dim`` leading principal axes (SVD).
 
@@ -167,6 +169,7 @@ def pca_project(z, dim: int = 4):
     return matmul_float64(z, ops.transpose(vt[:dim]))
 
 
+@computed_in_float64
 def whiten(x, ridge: float = 1e-6):
     """Whitens ``x``: centre, then ``x L^-T`` with ``L L^T = cov(x) + ridge I``.
 

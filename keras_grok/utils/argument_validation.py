@@ -168,6 +168,10 @@ def native_array(value):
     return value
 
 
+_LOW_PRECISION_FLOATS = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
+"""ml_dtypes' float dtypes (a bfloat16 tensor as NumPy): floats NumPy does not know."""
+
+
 def validate_nonnegative_values(values, name: str) -> np.ndarray:
     """Returns ``values`` as a non-empty NumPy array of finite numbers >= 0.
 
@@ -180,6 +184,8 @@ def validate_nonnegative_values(values, name: str) -> np.ndarray:
             value (the message shows the smallest one).
     """
     array = np.asarray(values)
+    if array.dtype.name in _LOW_PRECISION_FLOATS:
+        array = array.astype(np.float32)  # ml_dtypes' floats are not np.number
     if array.size == 0:
         raise ValueError(
             f"{name} must hold at least one value. Received: {name} of shape "

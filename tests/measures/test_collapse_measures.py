@@ -226,14 +226,15 @@ def test_other_bad_inputs_raise():
     with pytest.raises(ValueError, match=r"shape \(d, K\)"):
         collapse.nc3(stats, np.zeros((7, 24)))
     zero = collapse.collapse_statistics((np.zeros_like(features), labels), 7)
-    with pytest.raises(ValueError, match="all class means coincide"):
+    with pytest.raises(ValueError, match="B is 0, below 1e-30. The class means"):
         collapse.nc1(zero)
-    with pytest.raises(ValueError, match="every feature vector is zero"):
+    with pytest.raises(ValueError, match="squared feature norm is 0, below 1e-30"):
         collapse.rnc1(zero)
 
 
 @pytest.mark.parametrize(
-    "scale, words", [(1e20, "overflow float32"), (1e-25, "underflow")]
+    "scale, words",
+    [(1e20, "overflow float32"), (1e-25, "underflow"), (1e-18, "below 1e-30")],
 )
 def test_features_beyond_float32_squares_are_refused_not_nan(scale, words):
     # A diverging network's features of size 1e20 gave RNC1 = NaN (inf / inf);
@@ -245,6 +246,12 @@ def test_features_beyond_float32_squares_are_refused_not_nan(scale, words):
     for measure in (collapse.rnc1, collapse.nc1):
         with pytest.raises(ValueError, match=words):
             measure(stats)
+    if scale < 1:
+        covariance = collapse.batch_collapse_statistics(
+            features.astype("float32"), labels, 3, covariance=True
+        )
+        with pytest.raises(ValueError, match=words):
+            collapse.nc1_papyan(covariance)
     unscaled = collapse.batch_collapse_statistics(
         (features / scale).astype("float32"), labels, 3
     )
@@ -274,3 +281,40 @@ def test_compiled_figures_equal_the_checked_measures():
         collapse.nc2_of_means(reference["means"]), reference["nc2"], rtol=1e-12
     )
     assert np.isnan(collapse.nc2_of_means(np.ones((5, 3))))
+
+
+def _constant_column_data():
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(30, 6)) + np.repeat(np.eye(3, 6) * 3, 10, axis=0)
+    return features, np.tile(np.arange(3), 10)
+
+
+@pytest.mark.parametrize("constant", [0.0, 5.0, 100.0, 1000.123])
+def test_nc1_papyan_ignores_a_constant_feature(constant):
+    # A constant feature (a saturated unit) adds no scatter; on JAX its float32
+    # rounding left a singular value of ~1e-6 whose 1 / s^2 made NC1 6.65e10.
+    features, labels = _constant_column_data()
+    wider = np.concatenate([features, np.full((30, 1), constant)], axis=1)
+    expected = _reference(features, labels, 3)["nc1_papyan"]
+    stats = collapse.batch_collapse_statistics(wider, labels, 3, covariance=True)
+    assert collapse.nc1_papyan(stats) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1.0, 1e15])
+def test_nc1_papyan_is_scale_free(scale):
+    # s^2 was clamped at 1e-30: features of size 1e-15 gave 3.83 for 7.62.
+    features, labels = _constant_column_data()
+    expected = _reference(features, labels, 3)["nc1_papyan"]
+    stats = collapse.batch_collapse_statistics(
+        features * scale, labels, 3, covariance=True
+    )
+    assert collapse.nc1_papyan(stats) == pytest.approx(expected, rel=1e-4)
+
+
+def test_nc1_papyan_with_fewer_dimensions_than_classes():
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(10), 20)
+    features = rng.normal(size=(200, 3)) + rng.normal(size=(10, 3))[labels] * 3
+    expected = _reference(features, labels, 10)["nc1_papyan"]
+    stats = collapse.batch_collapse_statistics(features, labels, 10, covariance=True)
+    assert collapse.nc1_papyan(stats) == pytest.approx(expected, rel=1e-4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -125,6 +126,21 @@ def test_spectrum_sparsity_and_gini_agree_with_float64_references():
         to_numpy(fourier.gini_coefficient(norms)),
         pairwise / (2 * n * n * reference.mean()),
         rtol=RTOL,
+    )
+
+
+def test_gini_of_bfloat16_values_is_the_gini_of_their_rounded_values():
+    # A bfloat16 tensor was refused as "not real numbers".
+    import ml_dtypes
+
+    values = np.abs(np.random.default_rng(2).normal(size=11)) + 0.05
+    rounded = np.sort(values.astype(ml_dtypes.bfloat16).astype(np.float64))
+    n = len(rounded)
+    expected = 2 * np.sum(np.arange(1, n + 1) * rounded) / (n * rounded.sum())
+    expected -= (n + 1) / n
+    tensor = keras.ops.convert_to_tensor(values, "bfloat16")
+    assert float(to_numpy(fourier.gini_coefficient(tensor))) == pytest.approx(
+        expected, abs=1e-6
     )
 
 

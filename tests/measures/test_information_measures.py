@@ -68,6 +68,19 @@ def _kde_reference(z, y, references, evaluations, std=0.1):
     return zx, total / weight
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e3, 1e6])
+def test_gram_matrices_called_alone_are_float64_on_every_backend(scale):
+    # Outside normalized_hsic's float64 scope, JAX computed the Gram matrix in
+    # float32: features of size 1e6 gave a diagonal of 0 instead of 1.
+    a = np.random.default_rng(0).normal(size=(20, 16)) * scale
+    gram = to_numpy(information.gaussian_gram(a, sigma=5.0 * scale))
+    np.testing.assert_allclose(gram, _gram_reference(a, sigma=5.0 * scale), atol=1e-9)
+    linear = to_numpy(information.linear_gram(a))
+    np.testing.assert_allclose(linear, a @ a.T, rtol=1e-12)
+    whitened = to_numpy(lossy_compression.whiten(a + 1e3 * scale, ridge=0.0))
+    np.testing.assert_allclose(np.cov(whitened.T), np.eye(16), atol=1e-6)
+
+
 def test_nhsic_matches_float64_reference():
     z, x, y = _data()
     one_hot = np.eye(5, dtype="float32")[y]
