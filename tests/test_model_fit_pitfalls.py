@@ -580,3 +580,17 @@ def test_features_too_small_for_float32_squares_are_logged_as_nan_with_a_warning
         monitor.latest["train_rnc1"]
     )
     assert monitor.latest["train_mean_feature_norm"] > 0.0
+
+
+def test_monitor_data_may_be_a_bfloat16_tensor():
+    # On torch, NumPy cannot read a bfloat16 tensor: validate_labelled_pair raised
+    # torch's "Got unsupported ScalarType BFloat16". Its values are read as float32.
+    x, y = _data()
+    as_bf16 = keras.ops.convert_to_tensor(x, "bfloat16")
+    rounded = to_numpy(keras.ops.cast(as_bf16, "float32"))
+    model = _classifier()
+    given, reference = GrokkingMonitor((as_bf16, y)), GrokkingMonitor((rounded, y))
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[given, reference])
+    assert given.latest["train_loss"] == pytest.approx(
+        reference.latest["train_loss"], rel=1e-6
+    )

@@ -90,7 +90,7 @@ def knn_entropy(samples, k: int = 5, weighted: bool = True) -> float:
     weights = berrett_weights(k, dim) if weighted else np.eye(k)[k - 1]
     orders = np.flatnonzero(weights) + 1
     distances, _ = spatial.cKDTree(samples).query(samples, k=orders.max() + 1)
-    tied = int(np.sum(distances[:, orders.max()] < MIN_DISTANCE))
+    tied = int(np.sum(distances[:, orders.max()] == 0.0))
     if tied:
         warnings.warn(
             f"knn_entropy: {tied} of the {n} samples have their {orders.max()}-th "
@@ -100,7 +100,10 @@ def knn_entropy(samples, k: int = 5, weighted: bool = True) -> float:
             "duplicates of samples.",
             stacklevel=2,
         )
-    log_rho = np.log(np.maximum(distances[:, orders], MIN_DISTANCE))
+    # Only exact duplicates are floored: samples of size 1e-11 are not ties
+    # (flooring every distance below 1e-10 gave -40.7 nats for -47.9).
+    rho = distances[:, orders]
+    log_rho = np.log(np.where(rho > 0.0, rho, MIN_DISTANCE))
     log_volume = (dim / 2) * math.log(math.pi) - special.gammaln(dim / 2 + 1)
     per_order = (
         dim * log_rho.mean(axis=0)

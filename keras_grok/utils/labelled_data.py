@@ -135,6 +135,25 @@ def _check_target_rows(y: np.ndarray, name: str) -> None:
         )
 
 
+def _host_array(value, name: str) -> np.ndarray:
+    # A NumPy array of ``value``; a tensor NumPy cannot read (torch's bfloat16)
+    # as float32 values.
+    try:
+        return np.asarray(value)
+    except TypeError:
+        import keras  # only for tensors, which need Keras anyway
+
+        try:
+            return np.asarray(
+                keras.ops.convert_to_numpy(keras.ops.cast(value, "float32"))
+            )
+        except Exception:
+            raise ValueError(
+                f"{name} must be an array or tensor NumPy can read. Received: "
+                f"{type(value).__name__} of dtype {getattr(value, 'dtype', None)}"
+            ) from None
+
+
 def validate_labelled_pair(
     data, name: str, num_classes: int | None = None
 ) -> LabelledData:
@@ -174,7 +193,7 @@ def validate_labelled_pair(
                 f"{name}'s {part} must be one array: the monitors measure models of "
                 f"one input and one output. Received: a {what}"
             )
-    x, y = (np.asarray(v) for v in data)
+    x, y = (_host_array(v, f"{name}'s {part}") for v, part in zip(data, "xy"))
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
         raise ValueError(
             f"{name} must hold as many labels as inputs, at least one. Received: "

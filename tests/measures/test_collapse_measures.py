@@ -318,3 +318,15 @@ def test_nc1_papyan_with_fewer_dimensions_than_classes():
     expected = _reference(features, labels, 10)["nc1_papyan"]
     stats = collapse.batch_collapse_statistics(features, labels, 10, covariance=True)
     assert collapse.nc1_papyan(stats) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("offset", [3.0, 10.0, 100.0])
+def test_nc1_papyan_is_unchanged_by_a_common_offset(offset):
+    # Sigma_W and Sigma_B are centred; an offset of 3 gave 9.6e11 for 7.62 (the
+    # float32 rounding of the centring left a noise singular value).
+    features, labels = _constant_column_data()
+    shift = offset * np.random.default_rng(7).normal(size=features.shape[1])
+    expected = _reference(features, labels, 3)["nc1_papyan"]
+    for shifted in (features + offset, features + shift):
+        stats = collapse.batch_collapse_statistics(shifted, labels, 3, covariance=True)
+        assert collapse.nc1_papyan(stats) == pytest.approx(expected, rel=1e-4)

@@ -129,6 +129,17 @@ def test_knn_entropy_of_a_standard_normal_is_close_to_closed_form(dim):
     assert abs(lossy_compression.knn_entropy(samples) - closed_form) < 0.05
 
 
+@pytest.mark.parametrize("scale", [1e-11, 1e-20])
+def test_knn_entropy_follows_the_scaling_law_for_tiny_samples(scale):
+    # H(s X) = H(X) + d log s. Every distance below 1e-10 was floored, not only
+    # duplicates: samples of size 1e-11 gave -40.7 nats for -47.9.
+    samples = np.random.default_rng(0).normal(size=(300, 2))
+    expected = lossy_compression.knn_entropy(samples, k=5) + 2 * math.log(scale)
+    assert lossy_compression.knn_entropy(samples * scale, k=5) == pytest.approx(
+        expected, rel=1e-9
+    )
+
+
 def test_berrett_weights_cancel_the_leading_bias_terms():
     weights = lossy_compression.berrett_weights(5, 8)
     assert weights.sum() == pytest.approx(1.0)
