@@ -65,7 +65,11 @@ def gaussian_gram(a, sigma: float = 5.0):
     dim = int(a.shape[1])
     # K = 1 1^T + expm1(.), and 1 1^T H = 0: centring expm1 avoids the float32
     # cancellation of subtracting row means close to 1.
-    gram = ops.expm1(-squared_distances(a, a) / (2.0 * sigma**2 * dim))
+    distances = squared_distances(a, a)
+    # A sample's distance to itself is 0 exactly; the expansion leaves rounding
+    # of size eps |a|^2 there (features of size 1e15 gave K_ii = 0, not 1).
+    distances = distances - distances * ops.eye(int(a.shape[0]), dtype=a.dtype)
+    gram = ops.expm1(-distances / (2.0 * sigma**2 * dim))
     return gram - mean_float64(gram, 1)
 
 

@@ -68,7 +68,7 @@ def _kde_reference(z, y, references, evaluations, std=0.1):
     return zx, total / weight
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e3, 1e6])
+@pytest.mark.parametrize("scale", [1.0, 1e3, 1e6, 1e15])
 def test_gram_matrices_called_alone_are_float64_on_every_backend(scale):
     # Outside normalized_hsic's float64 scope, JAX computed the Gram matrix in
     # float32: features of size 1e6 gave a diagonal of 0 instead of 1.
