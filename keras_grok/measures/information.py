@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -93,6 +94,15 @@ def linear_gram(a):
     return matmul_float64(a, ops.transpose(a))
 
 
+def _float_tensor(value):
+    # A tensor of ``value`` (an array, list or tensor of any backend): float32 or
+    # float64 kept, anything else (integers, half precision) as float64.
+    value = ops.convert_to_tensor(native_array(value))
+    if keras.backend.standardize_dtype(value.dtype) not in ("float32", "float64"):
+        value = ops.cast(value, "float64")
+    return value
+
+
 @computed_in_float64
 def kernel_resolvent(gram, epsilon: float = 1e-5):
     """``R = K (K + epsilon n I)^-1`` for an ``(n, n)`` Gram matrix ``K``.
@@ -104,6 +114,7 @@ def kernel_resolvent(gram, epsilon: float = 1e-5):
         gram: ``(n, n)`` Gram matrix.
         epsilon: regularization, scaled by ``n``. Defaults to `1e-5`.
     """
+    gram = _float_tensor(gram)
     shape = tuple(gram.shape)
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"gram must be an (n, n) matrix. Received: shape={shape}")
@@ -237,8 +248,10 @@ def hsic_batches(
     return batches
 
 
+@computed_in_float64
 def hsic_trace(r_a, r_b) -> float:
     """``tr(R_a R_b)`` without forming the product."""
+    r_a, r_b = _float_tensor(r_a), _float_tensor(r_b)
     shape_a, shape_b = tuple(r_a.shape), tuple(r_b.shape)
     if len(shape_a) != 2 or shape_a[0] != shape_a[1] or shape_a != shape_b:
         raise ValueError(

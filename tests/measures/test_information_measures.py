@@ -212,3 +212,17 @@ def test_bad_inputs_raise():
         lossy_compression.compression_mutual_information(
             z, x[:, :4], np.arange(50) % 20
         )
+
+
+def test_resolvent_and_trace_take_arrays_and_lists_on_every_backend():
+    # A NumPy Gram matrix raised a raw TypeError on torch (array + tensor), and a
+    # list an AttributeError on every backend (its shape was read first).
+    gram = np.random.default_rng(0).normal(size=(5, 5))
+    gram = gram @ gram.T
+    expected = gram @ np.linalg.inv(gram + 1e-3 * 5 * np.eye(5))
+    for given in (gram, gram.astype("float32"), gram.tolist()):
+        resolvent = to_numpy(information.kernel_resolvent(given, 1e-3))
+        np.testing.assert_allclose(resolvent, expected, atol=1e-4)
+    assert information.hsic_trace(expected, expected.tolist()) == pytest.approx(
+        np.trace(expected @ expected), rel=1e-12
+    )
