@@ -37,6 +37,9 @@ def find_layer(
 ) -> keras.layers.Layer:
     """The layer of ``model`` called ``name``, searched in nested models too.
 
+    The shallowest such layer wins: a top-level layer before one of the same name
+    inside a nested model (whose output is not in the outer model's graph).
+
     Args:
         model: the model.
         name: the layer's name.
@@ -46,10 +49,13 @@ def find_layer(
     Raises:
         ValueError: no such layer; the message lists the model's layer names.
     """
+    level = list(getattr(model, "layers", []))
+    while level:  # breadth first
+        for layer in level:
+            if layer.name == name:
+                return layer
+        level = [inner for layer in level for inner in getattr(layer, "layers", [])]
     layers = all_layers(model)
-    for layer in layers:
-        if layer.name == name:
-            return layer
     names = ", ".join(repr(layer.name) for layer in layers)
     raise ValueError(
         f"Model {model.name!r} has no layer named {name!r}. Its layers: {names}. "

@@ -195,3 +195,22 @@ def test_nc2_is_nan_with_a_warning_when_classes_outnumber_dimensions():
         model.fit(x, y, epochs=1, callbacks=[monitor], verbose=0)
     latest = monitor.latest
     assert math.isnan(latest["train_nc2"]) and math.isfinite(latest["train_rnc1"])
+
+
+def test_a_top_level_layer_wins_over_a_nested_one_of_the_same_name():
+    # find_layer searched depth first and took the nested model's 'features',
+    # which has no output in the outer graph: the monitor refused the model.
+    features, labels = _data()
+    x = features.astype("float32")
+    encoder_input = keras.Input(x.shape[1:])
+    inner = keras.layers.Dense(5, activation="relu", name="features")(encoder_input)
+    encoder = keras.Model(encoder_input, inner, name="encoder")
+    inputs = keras.Input(x.shape[1:])
+    outer = keras.layers.Dense(8, activation="relu", name="features")(encoder(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(int(labels.max()) + 1)(outer))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = CollapseMonitor((x, labels), schedule=[3])
+    model.fit(x, labels, batch_size=10, epochs=1, verbose=0, callbacks=[monitor])
+    read = keras.Model(inputs, outer).predict(x, verbose=0)
+    stats = collapse.collapse_statistics((read, labels), int(labels.max()) + 1)
+    assert monitor.latest["train_rnc1"] == pytest.approx(collapse.rnc1(stats), rel=1e-4)
