@@ -68,11 +68,12 @@ def _level(value, name: str) -> float:
         ) from None
 
 
-def _require_key(rows: list[dict], key: str) -> None:
+def _check_key(rows, key: str, missing_ok: bool) -> None:
     # A key no row holds is a misspelt name (or a lens not measured): an event
-    # of None would read as "never happened".
+    # of None would read as "never happened", so it is refused unless missing_ok.
     validate_string_arg(key, "key")
-    if rows and not any(key in row for row in rows):
+    rows = in_step_order(rows)
+    if not missing_ok and rows and not any(key in row for row in rows):
         held = sorted({k for row in rows for k in row} - {"step"})
         raise ValueError(
             f"key must be a metric the rows hold: {', '.join(held) or 'none'}. "
@@ -101,15 +102,7 @@ def first_step_at(
             ``key`` that no row holds (unless ``missing_ok``), or a
             ``threshold`` that is not a finite number.
     """
-    rows = in_step_order(rows)
-    if not missing_ok:
-        _require_key(rows, key)
-    return _first_step_at(rows, key, threshold)
-
-
-def _first_step_at(rows: list[dict], key: str, threshold: float) -> int | None:
-    # first_step_at for a key that may be absent (a lens not measured).
-    validate_string_arg(key, "key")
+    _check_key(rows, key, missing_ok)
     threshold = _level(threshold, "threshold")
     for row in in_step_order(rows):
         value = row.get(key, math.nan)
@@ -130,55 +123,54 @@ def _series(rows: list[dict], key: str, after: int = 0) -> list[tuple[int, float
 
 
 def first_step_below(
-    rows: list[dict], key: str, level: float, after: int = 0
+    rows: list[dict],
+    key: str,
+    level: float,
+    after: int = 0,
+    *,
+    missing_ok: bool = False,
 ) -> int | None:
     """The step of the first row at or after ``after`` whose ``key`` is <= ``level``.
 
     Missing and NaN values never count; None if no row qualifies.
+    ``missing_ok`` as in ``first_step_at``.
 
     Raises:
-        ValueError: as ``first_step_at``, or a ``key`` that no row holds.
+        ValueError: as ``first_step_at``.
     """
-    _require_key(in_step_order(rows), key)
-    return _first_step_below(rows, key, level, after)
-
-
-def _first_step_below(
-    rows: list[dict], key: str, level: float, after: int = 0
-) -> int | None:
+    _check_key(rows, key, missing_ok)
     level = _level(level, "level")
     after = _level(after, "after")
     return next((s for s, v in _series(rows, key, after) if v <= level), None)
 
 
-def peak_step(rows: list[dict], key: str, after: int = 0) -> int | None:
+def peak_step(
+    rows: list[dict], key: str, after: int = 0, *, missing_ok: bool = False
+) -> int | None:
     """The step of the largest ``key`` at or after ``after`` (the first if tied).
 
+    ``missing_ok`` as in ``first_step_at``.
+
     Raises:
-        ValueError: as ``first_step_at``, or a ``key`` that no row holds.
+        ValueError: as ``first_step_at``.
     """
-    _require_key(in_step_order(rows), key)
-    return _peak_step(rows, key, after)
-
-
-def _peak_step(rows: list[dict], key: str, after: int = 0) -> int | None:
+    _check_key(rows, key, missing_ok)
     after = _level(after, "after")
     series = _series(rows, key, after)
     return max(series, key=lambda sv: (sv[1], -sv[0]))[0] if series else None
 
 
-def value_at(rows: list[dict], key: str, step: int | None) -> float | None:
+def value_at(
+    rows: list[dict], key: str, step: int | None, *, missing_ok: bool = False
+) -> float | None:
     """``key`` at the first row at or after ``step`` where it is finite, or None.
 
+    ``missing_ok`` as in ``first_step_at``.
+
     Raises:
-        ValueError: as ``first_step_at``, or a ``key`` that no row holds.
+        ValueError: as ``first_step_at``.
     """
-    _require_key(in_step_order(rows), key)
-    return _value_at(rows, key, step)
-
-
-def _value_at(rows: list[dict], key: str, step: int | None) -> float | None:
-    validate_string_arg(key, "key")
+    _check_key(rows, key, missing_ok)
     if step is None:
         return None
     step = _level(step, "step")
@@ -248,15 +240,17 @@ def late_phase_events(
         else ACCURACY_LEVEL.validate(test_threshold, "test_threshold")
     )
     rows = in_step_order(rows)
-    memorized = _first_step_at(rows, "train_accuracy", threshold)
+    memorized = first_step_at(rows, "train_accuracy", threshold, missing_ok=True)
     events: dict[str, int | None] = dict.fromkeys(LATE_PHASE_EVENTS)
     events["memorized"] = memorized
-    events["generalized"] = _first_step_at(rows, "test_accuracy", test_threshold)
-    peak = _peak_step(rows, "complexity_bits")
+    events["generalized"] = first_step_at(
+        rows, "test_accuracy", test_threshold, missing_ok=True
+    )
+    peak = peak_step(rows, "complexity_bits", missing_ok=True)
     if peak is not None:
         events["complexity_peak"] = peak
-        bits = _value_at(rows, "complexity_bits", peak)
-        events["complexity_halved"] = _first_step_below(
+        bits = value_at(rows, "complexity_bits", peak, missing_ok=True)
+        events["complexity_halved"] = first_step_below(
             rows, "complexity_bits", bits / 2, after=peak + 1
         )
     highest = -math.inf
@@ -271,7 +265,7 @@ def late_phase_events(
         v for s, v in _series(rows, "test_rnc1", memorized) if s <= 2 * memorized
     ]
     if plateau:
-        events["collapse"] = _first_step_below(
+        events["collapse"] = first_step_below(
             rows, "test_rnc1", float(np.median(plateau)) / 2, after=memorized
         )
     lowest = math.inf
@@ -280,9 +274,9 @@ def late_phase_events(
         if value >= 2 * lowest:
             events["circuit_formation"] = step
             break
-    restricted = _value_at(rows, "train_restricted_loss", memorized)
+    restricted = value_at(rows, "train_restricted_loss", memorized, missing_ok=True)
     if restricted is not None:
-        events["circuit_cleanup"] = _first_step_below(
+        events["circuit_cleanup"] = first_step_below(
             rows, "train_restricted_loss", restricted / 2, after=memorized
         )
     return events

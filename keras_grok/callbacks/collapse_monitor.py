@@ -185,23 +185,20 @@ class CollapseMonitor(ScheduledMonitor):
                 )
                 self._overflow_warned = True
             between = values.get(f"{split}_between_class_variance", math.nan)
-            small = {
+            small = {  # logged as NaN by collapse_figures, as nc1 and rnc1 refuse
                 key: value
                 for key, value in (("nc1", between), ("rnc1", norm**2))
-                if value < collapse.SMALLEST_SQUARES
+                if 0.0 < value < collapse.SMALLEST_SQUARES  # exact zeros: degenerate
+                and math.isnan(values[f"{split}_{key}"])
             }
-            for key in small:
-                # As nc1 and rnc1 refuse: float32 squares of features this small
-                # underflow in their small parts (NC1 2.6% off at 1e-18).
-                values[f"{split}_{key}"] = math.nan
-            if any(v > 0.0 for v in small.values()) and not self._underflow_warned:
+            if small and not self._underflow_warned:
                 names = " and ".join(f"{split}_{key}" for key in small)
                 warnings.warn(
                     f"CollapseMonitor logs {names} as NaN at step {step}: "
                     + _too_small_words(small),
                     stacklevel=2,
                 )
-                self._underflow_warned = True  # exact zeros: degenerate, no warning
+                self._underflow_warned = True
         return values
 
 

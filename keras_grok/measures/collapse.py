@@ -90,8 +90,9 @@ def collapse_figures(
         ``{"nc1", "rnc1", "nc2", "within_class_variance",
         "between_class_variance", "mean_feature_norm"}`` to scalar tensors.
         Unchecked, so NaN where ``nc1``/``rnc1`` would refuse: degenerate
-        features, or features above about 1e19 in size, whose float32 sums of
-        squares overflow (``CollapseMonitor`` warns of those).
+        features, features below about 1e-15 in size (``B`` or the squared
+        scale below ``SMALLEST_SQUARES``), or above about 1e19, whose float32
+        sums of squares overflow (``CollapseMonitor`` warns of both).
     """
     if norm not in ("mean", "max"):  # a Python value: checked even when traced
         raise ValueError(f'norm must be "mean" or "max". Received: norm={norm!r}')
@@ -107,8 +108,12 @@ def collapse_figures(
     # With fewer than two classes B is rounding noise, not a spread of means.
     classes = ops.sum(ops.cast(stats.counts > 0, "float32"))
     figures = {
-        "nc1": ops.where((between > 0) & (classes >= 2), within / between, nan),
-        "rnc1": ops.where(scale > 0, within / ops.square(scale), nan),
+        "nc1": ops.where(
+            (between >= SMALLEST_SQUARES) & (classes >= 2), within / between, nan
+        ),
+        "rnc1": ops.where(
+            ops.square(scale) >= SMALLEST_SQUARES, within / ops.square(scale), nan
+        ),
         "within_class_variance": within,
         "between_class_variance": between,
         "mean_feature_norm": mean_norm,
